@@ -1,0 +1,42 @@
+# Debian 12 packages only: libdnnl-dev, libopenblas-openmp-dev, nlohmann-json3-dev, libcli11-dev.
+# Imported as INTERFACE targets named krill_deps::* so the rest of the build names what it uses.
+
+# OpenBLAS: the OpenMP build, so BLAS and oneDNN share one thread pool (mixing OpenBLAS's
+# pthread pool with OpenMP measured 10x slower here). The RUNPATH pins the OpenMP variant
+# whatever the Debian alternatives point libopenblas.so.0 at.
+set(KRILL_OPENBLAS_DIR "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp" CACHE PATH
+    "Directory holding the OpenMP build of OpenBLAS")
+find_library(KRILL_OPENBLAS_LIB NAMES openblas PATHS ${KRILL_OPENBLAS_DIR} NO_DEFAULT_PATH)
+if(NOT KRILL_OPENBLAS_LIB)
+  message(FATAL_ERROR "OpenBLAS (OpenMP build) not found in ${KRILL_OPENBLAS_DIR}: "
+                      "apt-get install libopenblas-openmp-dev")
+endif()
+find_path(KRILL_CBLAS_INCLUDE NAMES cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
+          /usr/include/${CMAKE_LIBRARY_ARCHITECTURE} NO_DEFAULT_PATH)
+add_library(krill_deps_openblas INTERFACE)
+target_link_libraries(krill_deps_openblas INTERFACE ${KRILL_OPENBLAS_LIB} "-Wl,-rpath,${KRILL_OPENBLAS_DIR}")
+target_include_directories(krill_deps_openblas INTERFACE ${KRILL_CBLAS_INCLUDE})
+add_library(krill_deps::openblas ALIAS krill_deps_openblas)
+
+find_library(KRILL_DNNL_LIB NAMES dnnl)
+find_path(KRILL_DNNL_INCLUDE NAMES oneapi/dnnl/dnnl.hpp)
+if(NOT KRILL_DNNL_LIB OR NOT KRILL_DNNL_INCLUDE)
+  message(FATAL_ERROR "oneDNN not found: apt-get install libdnnl-dev")
+endif()
+add_library(krill_deps_dnnl INTERFACE)
+target_link_libraries(krill_deps_dnnl INTERFACE ${KRILL_DNNL_LIB})
+target_include_directories(krill_deps_dnnl INTERFACE ${KRILL_DNNL_INCLUDE})
+add_library(krill_deps::dnnl ALIAS krill_deps_dnnl)
+
+find_package(nlohmann_json 3.10 REQUIRED)
+add_library(krill_deps_json INTERFACE)
+target_link_libraries(krill_deps_json INTERFACE nlohmann_json::nlohmann_json)
+add_library(krill_deps::json ALIAS krill_deps_json)
+
+find_path(KRILL_CLI11_INCLUDE NAMES CLI/CLI.hpp)
+if(NOT KRILL_CLI11_INCLUDE)
+  message(FATAL_ERROR "CLI11 not found: apt-get install libcli11-dev")
+endif()
+add_library(krill_deps_cli11 INTERFACE)
+target_include_directories(krill_deps_cli11 INTERFACE ${KRILL_CLI11_INCLUDE})
+add_library(krill_deps::cli11 ALIAS krill_deps_cli11)
