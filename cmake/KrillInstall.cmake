@@ -1,0 +1,1 @@
+# install rules: written by the build helper
