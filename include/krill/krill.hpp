@@ -11,3 +11,8 @@
 #include "krill/tensor/state_dict.hpp"
 #include "krill/autograd/grad_mode.hpp"
 #include "krill/autograd/engine.hpp"
+#include "krill/nn/module.hpp"
+#include "krill/nn/layers.hpp"
+#include "krill/nn/init.hpp"
+#include "krill/nn/functional.hpp"
+#include "krill/data/csv.hpp"

@@ -44,6 +44,7 @@ struct Node : RefCounted, CachedObject {
   std::int32_t dependencies = 0;
   std::uint64_t visit_epoch = 0;
   bool released = false;          // saved tensors freed after backward (retain_graph=false)
+  TensorImpl* retained_output = nullptr;  // non-owning: the output tensor asked to retain_grad()
 
   Node() = default;
   Node(const Node&) = delete;

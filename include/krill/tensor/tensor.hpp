@@ -239,6 +239,11 @@ Tensor tensor(const std::vector<float>& values, const Shape& shape, TensorOption
 Tensor tensor(const std::vector<float>& values);
 Tensor tensor(const std::vector<std::int64_t>& values, const Shape& shape);
 Tensor tensor(const std::vector<std::int64_t>& values);
+// Brace-list spellings: tensor({1.f, 2.f}), tensor({0.5, 1.5}, {2, 1}) are float32 (PyTorch's default
+// dtype), tensor({0, 2, 1}) is int64.
+Tensor tensor(std::initializer_list<float> values, const Shape& shape = Shape{-1}, TensorOptions opts = {});
+Tensor tensor(std::initializer_list<double> values, const Shape& shape = Shape{-1}, TensorOptions opts = {});
+Tensor tensor(std::initializer_list<int> values, const Shape& shape = Shape{-1});
 // Wraps caller-owned memory without copying; `deleter` runs when the last view goes.
 Tensor from_blob(void* data, const Shape& shape, DType dtype, std::function<void(void*)> deleter = {},
                  Device device = kCPU);
