@@ -1,0 +1,169 @@
+// krill train (numeric CSVs): read, build the MLP, train with per-epoch validation, write the
+// model directory atomically.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "commands.hpp"
+#include "krill/data/csv.hpp"
+#include "krill/data/dataloader.hpp"
+#include "krill/io/model_dir.hpp"
+#include "krill/io/safetensors.hpp"
+#include "krill/nn/models/mlp.hpp"
+#include "krill/optim/adam.hpp"
+#include "krill/optim/adamw.hpp"
+#include "krill/optim/sgd.hpp"
+#include "krill/tensor/generator.hpp"
+#include "krill/train/trainer.hpp"
+#include "krill/util/runtime_info.hpp"
+
+namespace krill::cli {
+
+void print_error(const std::string& command, const std::string& message) {
+  std::cerr << "krill " << command << ": error: " << message << "\n";
+}
+
+namespace {
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainArgs& a, const std::vector<Tensor>& params) {
+  if (a.optimizer == "adam")
+    return std::make_unique<optim::Adam>(params, optim::AdamOptions(a.lr).weight_decay(a.weight_decay));
+  if (a.optimizer == "adamw")
+    return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(a.lr).weight_decay(a.weight_decay));
+  if (a.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(params, optim::SGDOptions(a.lr).momentum(a.momentum).weight_decay(a.weight_decay));
+  throw ValueError("--optimizer: unknown optimizer '" + a.optimizer + "' (use adam, adamw or sgd)");
+}
+
+std::string format_metrics_csv(const std::vector<train::EpochResult>& history) {
+  std::ostringstream os;
+  os << "epoch,train_loss,val_loss,val_accuracy,val_correct,val_total,epoch_seconds,samples_per_s\n";
+  char line[256];
+  for (const auto& r : history) {
+    std::snprintf(line, sizeof line, "%d,%.9g,%.9g,%.9g,%lld,%lld,%.6f,%.1f\n", r.epoch, r.train_loss,
+                  r.validation.loss, r.validation.accuracy(), static_cast<long long>(r.validation.correct),
+                  static_cast<long long>(r.validation.total), r.seconds, r.samples_per_second);
+    os << line;
+  }
+  return os.str();
+}
+
+}  // namespace
+
+int run_train(const TrainArgs& a) {
+  if (a.verbose) std::cerr << describe_runtime();
+  if (a.hidden.empty()) throw ValueError("--hidden: give at least one hidden layer width, e.g. --hidden 10,10");
+  for (auto h : a.hidden)
+    if (h <= 0) throw ValueError("--hidden: layer widths must be positive, got " + std::to_string(h));
+  // Refuse an existing output before spending time on training.
+  io::check_can_create(a.out, a.force);
+
+  // ---- data ----
+  data::CsvTable train_table = data::read_csv(a.train_csv);
+  train_table.require_rows();
+  data::CsvTable val_table = data::read_csv(a.validation_csv);
+  val_table.require_rows();
+  train_table.column_index(a.label);  // names the available columns when the label is unknown
+  val_table.column_index(a.label);
+  data::NumericMatrix train_m = data::numeric_matrix(train_table, {}, a.label);
+  // validation must have the training features, in the training order
+  data::NumericMatrix val_m = data::numeric_matrix(val_table, train_m.feature_names, a.label);
+
+  const std::int64_t in_features = train_m.features.shape()[1];
+  const std::int64_t num_classes = train_m.labels.max().item<std::int64_t>() + 1;
+  if (num_classes < 2)
+    throw ValueError(a.train_csv + ": column '" + a.label + "' has a single class; a classifier needs at least two");
+  {
+    const auto* v = val_m.labels.data_ptr<std::int64_t>();
+    for (std::int64_t i = 0; i < val_m.labels.numel(); ++i)
+      if (v[i] >= num_classes)
+        throw ValueError(a.validation_csv + " line " + std::to_string(val_table.line(val_m.rows[i])) + ": class " +
+                         std::to_string(v[i]) + " in column '" + a.label + "' never occurs in the training data (classes 0.." +
+                         std::to_string(num_classes - 1) + ")");
+  }
+
+  // ---- model (seeded like torch.manual_seed(seed) followed by the model's construction) ----
+  manual_seed(a.seed);
+  auto model = std::make_shared<nn::MLP>(in_features, a.hidden, num_classes);
+  if (!a.init_weights.empty()) {
+    StateDict init = io::load_safetensors(a.init_weights);
+    try {
+      model->load_state_dict(init);
+    } catch (const ValueError& e) {
+      throw ValueError("--init-weights " + a.init_weights + ": " + e.what());
+    }
+  }
+  auto optimizer = make_optimizer(a, model->parameters());
+
+  data::DataLoader train_loader(data::TensorDataset(train_m.features, train_m.labels),
+                                data::DataLoaderOptions(a.batch_size).shuffle(a.shuffle));
+  data::DataLoader val_loader(data::TensorDataset(val_m.features, val_m.labels), data::DataLoaderOptions(a.batch_size));
+
+  if (!a.quiet) {
+    std::cout << "Training " << model->type_name() << " " << in_features;
+    for (auto h : a.hidden) std::cout << "-" << h;
+    std::cout << "-" << num_classes << " on " << train_m.features.shape()[0] << " rows (" << a.train_csv << "), validating on "
+              << val_m.features.shape()[0] << " rows (" << a.validation_csv << ")\n";
+  }
+
+  train::FitOptions fit_opts;
+  fit_opts.epochs = a.epochs;
+  fit_opts.on_epoch_end = [&](const train::EpochResult& r) {
+    if (!a.quiet) {
+      std::printf("Epoch: %d\nTraining set: Average loss: %.6f\nValidation set: Average loss: %.6f, Accuracy: %lld/%lld (%.0f%%)\n\n",
+                  r.epoch, r.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
+                  static_cast<long long>(r.validation.total), 100.0 * r.validation.accuracy());
+      std::fflush(stdout);
+    }
+    return true;
+  };
+  std::vector<train::EpochResult> history = train::fit(*model, *optimizer, train_loader, &val_loader, fit_opts);
+
+  // ---- model directory (atomic) ----
+  io::ModelDirWriter out(a.out, a.force);
+  io::save_safetensors(model->state_dict(), out.file("model.safetensors"), {{"format", "pt"}, {"krill_version", version()}});
+  out.write_file("metrics.csv", format_metrics_csv(history));
+  nlohmann::json cfg;
+  cfg["format"] = "krill-model";
+  cfg["format_version"] = 1;
+  cfg["krill_version"] = version();
+  cfg["architecture"] = {{"type", "mlp"},
+                         {"in_features", in_features},
+                         {"hidden", a.hidden},
+                         {"num_classes", num_classes},
+                         {"activation", "relu"},
+                         {"output", "log_softmax"}};
+  cfg["features"] = train_m.feature_names;
+  cfg["label"] = a.label;
+  std::vector<std::string> classes;
+  for (std::int64_t c = 0; c < num_classes; ++c) classes.push_back(std::to_string(c));
+  cfg["classes"] = classes;
+  cfg["training"] = {{"train", a.train_csv},     {"validation", a.validation_csv}, {"batch_size", a.batch_size},
+                     {"epochs", a.epochs},       {"optimizer", a.optimizer},       {"lr", a.lr},
+                     {"momentum", a.momentum},   {"weight_decay", a.weight_decay}, {"shuffle", a.shuffle},
+                     {"seed", a.seed},           {"init_weights", a.init_weights}};
+  out.write_file("config.json", cfg.dump(2) + "\n");
+  out.commit();
+
+  const auto& last = history.back();
+  std::printf("Done: %d epochs, final training loss %.6f, validation loss %.6f, accuracy %lld/%lld (%.2f%%)\n",
+              last.epoch, last.train_loss, last.validation.loss, static_cast<long long>(last.validation.correct),
+              static_cast<long long>(last.validation.total), 100.0 * last.validation.accuracy());
+  std::printf("Model written to %s (model.safetensors, config.json, metrics.csv)\n", a.out.c_str());
+  return 0;
+}
+
+int run_inspect(const InspectArgs& a) {
+  StateDict sd = io::load_safetensors(a.model_dir + "/model.safetensors");
+  for (const auto& [name, t] : sd) {
+    std::cout << name << " " << t.shape().str() << " " << dtype_name(t.dtype()) << "\n" << t << "\n\n";
+  }
+  return 0;
+}
+
+}  // namespace krill::cli
