@@ -1,6 +1,7 @@
 // Elementwise CPU kernels: binary (broadcasting), unary, copy/convert, fill, in-place updates.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -225,6 +226,30 @@ void copy(const Tensor& src, Tensor& dst) {
     if (dst.raw_data() != src.raw_data()) std::memcpy(dst.raw_data(), src.raw_data(), dst.nbytes());
     return;
   }
+  if (dst.numel() == 0) return;
+  if (src.dtype() == dst.dtype()) {
+    // same dtype: move items as raw bits (works for every dtype, 16-bit floats included)
+    auto move_bits = [&](auto zero) {
+      using U = decltype(zero);
+      Strides ss = broadcast_strides(src, dst.shape());
+      auto ls = make_loop<2>(dst.shape(), {&dst.strides(), &ss},
+                             {static_cast<std::int64_t>(sizeof(U)), static_cast<std::int64_t>(sizeof(U))});
+      run_loop<2>(ls, {static_cast<char*>(dst.raw_data()), static_cast<char*>(src.raw_data())},
+                  [&](std::array<char*, 2> p, std::int64_t len, std::array<std::int64_t, 2> st) {
+                    U* o = reinterpret_cast<U*>(p[0]);
+                    const U* x = reinterpret_cast<const U*>(p[1]);
+                    const std::int64_t so = st[0] / sizeof(U), sx = st[1] / sizeof(U);
+                    for (std::int64_t i = 0; i < len; ++i) o[i * so] = x[i * sx];
+                  });
+    };
+    switch (itemsize(dst.dtype())) {
+      case 1: move_bits(std::uint8_t{}); return;
+      case 2: move_bits(std::uint16_t{}); return;
+      case 4: move_bits(std::uint32_t{}); return;
+      case 8: move_bits(std::uint64_t{}); return;
+      default: break;
+    }
+  }
   dispatch_all(dst.dtype(), "copy", [&](auto dzero) {
     using D = decltype(dzero);
     dispatch_all(src.dtype(), "copy", [&](auto szero) {
@@ -306,12 +331,62 @@ void add_scalar_inplace(Tensor& a, double s) {
   });
 }
 
+// Small products (the penguin MLP's 20x5x10) cost more in a BLAS call's packing and dispatch
+// than in arithmetic: below this many multiply-adds a plain loop that the compiler vectorises
+// over the contiguous dimension is several times faster.
+static constexpr std::int64_t kSmallGemmFlops = 64 * 64 * 64;
+
+static void small_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                        const float* __restrict a, std::int64_t lda, const float* __restrict b, std::int64_t ldb,
+                        float beta, float* __restrict c, std::int64_t ldc) {
+  if (!tb) {
+    // C[i, :] = sum_k A(i, k) * B[k, :]: vectorised over the row of B
+    float acc[256];
+    for (std::int64_t i = 0; i < m; ++i) {
+      float* ci = c + i * ldc;
+      for (std::int64_t j0 = 0; j0 < n; j0 += 256) {
+        const std::int64_t nj = std::min<std::int64_t>(256, n - j0);
+        for (std::int64_t j = 0; j < nj; ++j) acc[j] = 0.f;
+        for (std::int64_t p = 0; p < k; ++p) {
+          const float av = ta ? a[p * lda + i] : a[i * lda + p];
+          const float* bp = b + p * ldb + j0;
+          for (std::int64_t j = 0; j < nj; ++j) acc[j] += av * bp[j];
+        }
+        if (beta == 0.f)
+          for (std::int64_t j = 0; j < nj; ++j) ci[j0 + j] = alpha * acc[j];
+        else
+          for (std::int64_t j = 0; j < nj; ++j) ci[j0 + j] = alpha * acc[j] + beta * ci[j0 + j];
+      }
+    }
+    return;
+  }
+  // B transposed: C[i, j] = dot(A(i, :), B[j, :]), contiguous along k for B (and A unless ta)
+  for (std::int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * ldc;
+    for (std::int64_t j = 0; j < n; ++j) {
+      const float* bj = b + j * ldb;
+      float acc = 0.f;
+      if (!ta) {
+        const float* ai = a + i * lda;
+        for (std::int64_t p = 0; p < k; ++p) acc += ai[p] * bj[p];
+      } else {
+        for (std::int64_t p = 0; p < k; ++p) acc += a[p * lda + i] * bj[p];
+      }
+      ci[j] = beta == 0.f ? alpha * acc : alpha * acc + beta * ci[j];
+    }
+  }
+}
+
 void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
            std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+    return;
+  }
+  if (m * n * k <= kSmallGemmFlops) {
+    small_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
