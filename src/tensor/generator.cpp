@@ -51,6 +51,31 @@ void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 
 static Generator& pick(Generator* g) { return g ? *g : default_generator(); }
 
+// Uniform [0, 1) draw of PyTorch's uniform_real_distribution<T>: 24 random bits for float, 53 for double.
+static float uniform01(Generator& g, float*) { return g.uniform_float(0.f, 1.f); }
+static double uniform01(Generator& g, double*) { return g.uniform_double(); }
+
+template <typename T>
+static void normal_fill(T* data, std::int64_t n, T mean, T std, Generator& g) {
+  for (std::int64_t i = 0; i < n; ++i) data[i] = uniform01(g, static_cast<T*>(nullptr));
+  auto fill16 = [&](T* d) {
+    for (int j = 0; j < 8; ++j) {
+      const T u1 = 1 - d[j];  // [0, 1) -> (0, 1] for log
+      const T u2 = d[j + 8];
+      const T radius = std::sqrt(-2 * std::log(u1));
+      const T theta = static_cast<T>(2.0f * std::numbers::pi * u2);
+      d[j] = radius * std::cos(theta) * std + mean;
+      d[j + 8] = radius * std::sin(theta) * std + mean;
+    }
+  };
+  for (std::int64_t i = 0; i + 16 <= n; i += 16) fill16(data + i);
+  if (n % 16 != 0) {
+    T* d = data + n - 16;
+    for (int i = 0; i < 16; ++i) d[i] = uniform01(g, static_cast<T*>(nullptr));
+    fill16(d);
+  }
+}
+
 static void check_fillable(const Tensor& t, const char* op) {
   detail::check_defined(t, op, "self");
   detail::check_cpu(t, op);
@@ -84,27 +109,15 @@ Tensor& normal_(Tensor& t, double mean, double std, Generator* gen) {
   const std::int64_t n = t.numel();
   if (t.dtype() != DType::Float32 && t.dtype() != DType::Float64)
     throw DTypeError("normal_: needs a floating-point tensor, got " + std::string(dtype_name(t.dtype())));
-  if (t.dtype() == DType::Float32 && n >= 16) {
-    // PyTorch's normal_fill: uniforms first, then Box-Muller on blocks of 16.
-    float* p = t.data_ptr<float>();
-    for (std::int64_t i = 0; i < n; ++i) p[i] = g.uniform_float(0.f, 1.f);
-    auto fill16 = [&](float* d) {
-      for (int j = 0; j < 8; ++j) {
-        const float u1 = 1 - d[j];
-        const float u2 = d[j + 8];
-        const float radius = std::sqrt(-2 * std::log(u1));
-        const float theta = 2.0f * static_cast<float>(std::numbers::pi) * u2;
-        d[j] = radius * std::cos(theta) * static_cast<float>(std) + static_cast<float>(mean);
-        d[j + 8] = radius * std::sin(theta) * static_cast<float>(std) + static_cast<float>(mean);
-      }
-    };
-    for (std::int64_t i = 0; i + 16 <= n; i += 16) fill16(p + i);
-    if (n % 16 != 0) {
-      float* d = p + n - 16;
-      for (int i = 0; i < 16; ++i) d[i] = g.uniform_float(0.f, 1.f);
-      fill16(d);
-    }
+  if (n >= 16) {
+    // PyTorch's normal_fill (contiguous tensors of >= 16 elements, float32 and float64): all
+    // uniforms first, then Box-Muller on blocks of 16, the last block recomputed from fresh
+    // uniforms when n is not a multiple of 16. (PyTorch's float32 path is the AVX2 version of
+    // the same computation, so float32 values agree to float rounding.)
+    if (t.dtype() == DType::Float32) normal_fill(t.data_ptr<float>(), n, static_cast<float>(mean), static_cast<float>(std), g);
+    else normal_fill(t.data_ptr<double>(), n, mean, std, g);
   } else if (t.dtype() == DType::Float32) {
+    // Fewer than 16: one double-precision Box-Muller sample per element (the second is cached).
     float* p = t.data_ptr<float>();
     for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(g.normal() * std + mean);
   } else {

@@ -1,9 +1,11 @@
 // Elementwise CPU kernels: binary (broadcasting), unary, copy/convert, fill, in-place updates.
 #include <cblas.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cpu/kernels.hpp"
 #include "cpu/loops.hpp"
@@ -336,45 +338,75 @@ void add_scalar_inplace(Tensor& a, double s) {
 // over the contiguous dimension is several times faster.
 static constexpr std::int64_t kSmallGemmFlops = 64 * 64 * 64;
 
-static void small_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-                        const float* __restrict a, std::int64_t lda, const float* __restrict b, std::int64_t ldb,
-                        float beta, float* __restrict c, std::int64_t ldc) {
-  if (!tb) {
-    // C[i, :] = sum_k A(i, k) * B[k, :]: vectorised over the row of B
-    float acc[256];
-    for (std::int64_t i = 0; i < m; ++i) {
-      float* ci = c + i * ldc;
-      for (std::int64_t j0 = 0; j0 < n; j0 += 256) {
-        const std::int64_t nj = std::min<std::int64_t>(256, n - j0);
-        for (std::int64_t j = 0; j < nj; ++j) acc[j] = 0.f;
-        for (std::int64_t p = 0; p < k; ++p) {
-          const float av = ta ? a[p * lda + i] : a[i * lda + p];
-          const float* bp = b + p * ldb + j0;
-          for (std::int64_t j = 0; j < nj; ++j) acc[j] += av * bp[j];
-        }
-        if (beta == 0.f)
-          for (std::int64_t j = 0; j < nj; ++j) ci[j0 + j] = alpha * acc[j];
-        else
-          for (std::int64_t j = 0; j < nj; ++j) ci[j0 + j] = alpha * acc[j] + beta * ci[j0 + j];
+// C = alpha * A B + beta * C with B row-major [k, n]; A(i, p) at a[i*lda + p] (or a[p*lda + i]
+// when `ta`). Rows of C are built in registers, 16 columns at a time (masked at the edge).
+static void small_sgemm_nn(bool ta, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                           const float* __restrict a, std::int64_t lda, const float* __restrict b, std::int64_t ldb,
+                           float beta, float* __restrict c, std::int64_t ldc) {
+#if defined(__AVX512F__)
+  const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
+  for (std::int64_t j0 = 0; j0 < n; j0 += 16) {
+    const std::int64_t w = std::min<std::int64_t>(16, n - j0);
+    const __mmask16 mask = static_cast<__mmask16>(w == 16 ? 0xFFFF : ((1u << w) - 1));
+    std::int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {  // four rows share each load of B
+      __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+      for (std::int64_t p = 0; p < k; ++p) {
+        const __m512 bv = _mm512_maskz_loadu_ps(mask, b + p * ldb + j0);
+        const float* ap = ta ? a + p * lda + i : a + i * lda + p;
+        const std::int64_t as = ta ? 1 : lda;
+        c0 = _mm512_fmadd_ps(_mm512_set1_ps(ap[0]), bv, c0);
+        c1 = _mm512_fmadd_ps(_mm512_set1_ps(ap[as]), bv, c1);
+        c2 = _mm512_fmadd_ps(_mm512_set1_ps(ap[2 * as]), bv, c2);
+        c3 = _mm512_fmadd_ps(_mm512_set1_ps(ap[3 * as]), bv, c3);
+      }
+      __m512 acc[4] = {c0, c1, c2, c3};
+      for (int r = 0; r < 4; ++r) {
+        float* cr = c + (i + r) * ldc + j0;
+        __m512 v = _mm512_mul_ps(valpha, acc[r]);
+        if (beta != 0.f) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask, cr), v);
+        _mm512_mask_storeu_ps(cr, mask, v);
       }
     }
-    return;
+    for (; i < m; ++i) {
+      __m512 acc = _mm512_setzero_ps();
+      for (std::int64_t p = 0; p < k; ++p) {
+        const float av = ta ? a[p * lda + i] : a[i * lda + p];
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(av), _mm512_maskz_loadu_ps(mask, b + p * ldb + j0), acc);
+      }
+      float* cr = c + i * ldc + j0;
+      __m512 v = _mm512_mul_ps(valpha, acc);
+      if (beta != 0.f) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask, cr), v);
+      _mm512_mask_storeu_ps(cr, mask, v);
+    }
   }
-  // B transposed: C[i, j] = dot(A(i, :), B[j, :]), contiguous along k for B (and A unless ta)
+#else
   for (std::int64_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
     for (std::int64_t j = 0; j < n; ++j) {
-      const float* bj = b + j * ldb;
       float acc = 0.f;
-      if (!ta) {
-        const float* ai = a + i * lda;
-        for (std::int64_t p = 0; p < k; ++p) acc += ai[p] * bj[p];
-      } else {
-        for (std::int64_t p = 0; p < k; ++p) acc += a[p * lda + i] * bj[p];
-      }
+      for (std::int64_t p = 0; p < k; ++p) acc += (ta ? a[p * lda + i] : a[i * lda + p]) * b[p * ldb + j];
       ci[j] = beta == 0.f ? alpha * acc : alpha * acc + beta * ci[j];
     }
   }
+#endif
+}
+
+static void small_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                        const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                        std::int64_t ldc) {
+  if (!tb) {
+    small_sgemm_nn(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  // Transposed B (B(p, j) = b[j*ldb + p], e.g. x W^T): pack it row-major [k, n] first. The
+  // buffer keeps its capacity, so steady state allocates nothing.
+  thread_local std::vector<float> packed;
+  if (packed.size() < static_cast<std::size_t>(k * n)) packed.resize(static_cast<std::size_t>(k * n));
+  float* pb = packed.data();
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t p = 0; p < k; ++p) pb[p * n + j] = b[j * ldb + p];
+  small_sgemm_nn(ta, m, n, k, alpha, a, lda, pb, n, beta, c, ldc);
 }
 
 void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
