@@ -40,3 +40,15 @@ endif()
 add_library(krill_deps_cli11 INTERFACE)
 target_include_directories(krill_deps_cli11 INTERFACE ${KRILL_CLI11_INCLUDE})
 add_library(krill_deps::cli11 ALIAS krill_deps_cli11)
+
+# PLplot (libplplot-dev) draws the loss curves; its cairo driver (plplot-driver-cairo) writes PNG.
+# Located by path (not a pkg-config imported target) so the exported package can carry it.
+find_library(KRILL_PLPLOT_LIB NAMES plplot)
+find_path(KRILL_PLPLOT_INCLUDE NAMES plplot.h PATH_SUFFIXES plplot)
+if(NOT KRILL_PLPLOT_LIB OR NOT KRILL_PLPLOT_INCLUDE)
+  message(FATAL_ERROR "PLplot not found: apt-get install libplplot-dev plplot-driver-cairo")
+endif()
+add_library(krill_deps_plplot INTERFACE)
+target_link_libraries(krill_deps_plplot INTERFACE ${KRILL_PLPLOT_LIB})
+target_include_directories(krill_deps_plplot INTERFACE ${KRILL_PLPLOT_INCLUDE})
+add_library(krill_deps::plplot ALIAS krill_deps_plplot)

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config
   libdnnl-dev libopenblas-openmp-dev    # oneDNN; OpenBLAS built with OpenMP (one thread pool)
   libcli11-dev nlohmann-json3-dev libstb-dev libtomlplusplus-dev
-  libsqlite3-dev zlib1g-dev libplplot-dev
+  libsqlite3-dev zlib1g-dev libplplot-dev plplot-driver-cairo
   libgtest-dev libgmock-dev
 )
 for arg in "$@"; do
