@@ -19,6 +19,17 @@ thread_local std::vector<Node*> t_stack;
 thread_local std::vector<Node*> t_ready;
 thread_local std::vector<Tensor> t_grads;
 
+// Leaves with hooks (AutogradExtra) reached by this backward: their incoming gradients are
+// summed over all edges and accumulated once, after the last edge delivered, so that tensor
+// hooks and post-accumulate-grad hooks see the total gradient once per backward (PyTorch's
+// AccumulateGrad node behaves the same). Other leaves accumulate edge by edge (same result).
+struct PendingLeaf {
+  TensorImpl* leaf;
+  std::int32_t remaining;
+  Tensor grad;
+};
+thread_local std::vector<PendingLeaf> t_leaves;
+
 // Adds `g` into `slot` (which may be undefined). Takes over g's buffer when nobody else holds it.
 void add_into(Tensor& slot, const Tensor& g) {
   if (!slot.defined()) {
@@ -97,10 +108,21 @@ void backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
   t_stack.push_back(root_node);
   root_node->visit_epoch = epoch;
   root_node->dependencies = 0;
+  for (auto& p : t_leaves) p.grad = Tensor();  // (left over only if an earlier backward threw)
+  t_leaves.clear();
   while (!t_stack.empty()) {
     Node* n = t_stack.back();
     t_stack.pop_back();
     for (int i = 0; i < n->num_inputs; ++i) {
+      if (TensorImpl* lf = n->inputs[i].leaf.get(); lf && lf->extra) {
+        AutogradExtra& ex = *lf->extra;
+        if (ex.engine_epoch != epoch) {
+          ex.engine_epoch = epoch;
+          ex.engine_slot = static_cast<std::int32_t>(t_leaves.size());
+          t_leaves.push_back({lf, 0, Tensor()});
+        }
+        ++t_leaves[static_cast<std::size_t>(ex.engine_slot)].remaining;
+      }
       Node* next = n->inputs[i].node.get();
       if (!next) continue;
       if (next->visit_epoch != epoch) {
@@ -145,7 +167,18 @@ void backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
       if (!e.valid()) continue;
       Tensor& g = grads[i];
       if (e.leaf) {
-        if (g.defined()) accumulate_grad(e.leaf.get(), g);
+        TensorImpl* lf = e.leaf.get();
+        if (lf->extra && lf->extra->engine_epoch == epoch) {
+          PendingLeaf& p = t_leaves[static_cast<std::size_t>(lf->extra->engine_slot)];
+          if (g.defined()) add_into(p.grad, g);
+          if (--p.remaining == 0 && p.grad.defined()) {
+            Tensor total = std::move(p.grad);
+            p.grad = Tensor();
+            accumulate_grad(lf, total);
+          }
+        } else if (g.defined()) {
+          accumulate_grad(lf, g);
+        }
       } else {
         Node* next = e.node.get();
         if (g.defined()) add_into(next->pending_grad, g);

@@ -90,7 +90,11 @@ std::vector<std::shared_ptr<Module>> Module::children() const {
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules(const std::string& prefix) {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
-  out.emplace_back(prefix, shared_from_this());
+  // A module not owned by a shared_ptr (e.g. on the stack) lists itself through a non-owning
+  // handle instead of throwing std::bad_weak_ptr.
+  std::shared_ptr<Module> self = weak_from_this().lock();
+  if (!self) self = std::shared_ptr<Module>(std::shared_ptr<Module>(), this);
+  out.emplace_back(prefix, std::move(self));
   for (const auto& c : children_) {
     auto sub = c.second->named_modules(prefix.empty() ? c.first : prefix + "." + c.first);
     out.insert(out.end(), sub.begin(), sub.end());
@@ -110,7 +114,11 @@ void Module::train(bool on) {
 }
 
 void Module::zero_grad(bool set_to_none) {
-  for (auto& p : named_parameters()) p.second.zero_grad(set_to_none);
+  // Walks the tree in place: called every training step, so it must not build the
+  // named_parameters() vector (strings and all) each time.
+  for (auto& p : params_)
+    if (p.second.defined()) p.second.zero_grad(set_to_none);
+  for (auto& c : children_) c.second->zero_grad(set_to_none);
 }
 
 StateDict Module::state_dict() const {
@@ -165,28 +173,47 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
   }
 }
 
+namespace {
+
+std::vector<std::string> split_lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto nl = s.find('\n', start);
+    out.push_back(s.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) return out;
+    start = nl + 1;
+  }
+}
+
+// PyTorch's _addindent: every line but the first gets `spaces` more indentation.
+std::string add_indent(const std::string& s, int spaces) {
+  if (s.find('\n') == std::string::npos) return s;
+  std::string out;
+  for (char ch : s) {
+    out += ch;
+    if (ch == '\n') out.append(static_cast<std::size_t>(spaces), ' ');
+  }
+  return out;
+}
+
+}  // namespace
+
+// torch.nn.Module.__repr__, line for line.
 std::string Module::repr() const {
-  std::ostringstream os;
-  os << type_name_ << "(";
-  std::string extra = extra_repr();
-  if (children_.empty()) {
-    os << extra << ")";
-    return os.str();
+  std::vector<std::string> extra_lines, child_lines;
+  const std::string extra = extra_repr();
+  if (!extra.empty()) extra_lines = split_lines(extra);
+  for (const auto& c : children_) child_lines.push_back("(" + c.first + "): " + add_indent(c.second->repr(), 2));
+  std::string out = type_name_ + "(";
+  if (extra_lines.size() == 1 && child_lines.empty()) {
+    out += extra_lines[0];
+  } else if (!extra_lines.empty() || !child_lines.empty()) {
+    out += "\n";
+    for (const auto& l : extra_lines) out += "  " + l + "\n";
+    for (const auto& l : child_lines) out += "  " + l + "\n";
   }
-  os << "\n";
-  if (!extra.empty()) os << "  " << extra << "\n";
-  for (const auto& c : children_) {
-    std::string sub = c.second->repr();
-    // indent nested lines by two spaces, as PyTorch's _addindent does
-    std::string indented;
-    for (char ch : sub) {
-      indented += ch;
-      if (ch == '\n') indented += "  ";
-    }
-    os << "  (" << c.first << "): " << indented << "\n";
-  }
-  os << ")";
-  return os.str();
+  return out + ")";
 }
 
 std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.repr(); }

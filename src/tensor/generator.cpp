@@ -63,7 +63,8 @@ static void normal_fill(T* data, std::int64_t n, T mean, T std, Generator& g) {
       const T u1 = 1 - d[j];  // [0, 1) -> (0, 1] for log
       const T u2 = d[j + 8];
       const T radius = std::sqrt(-2 * std::log(u1));
-      const T theta = static_cast<T>(2.0f * std::numbers::pi * u2);
+      // float: like PyTorch's AVX2 kernel (2*pi rounded to float, product in float)
+      const T theta = static_cast<T>(2.0 * std::numbers::pi) * u2;
       d[j] = radius * std::cos(theta) * std + mean;
       d[j + 8] = radius * std::sin(theta) * std + mean;
     }

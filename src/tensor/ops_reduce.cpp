@@ -85,22 +85,29 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
   return detail::make_view(out, shape, contiguous_strides(shape), 0);
 }
 
-Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+// `full`: the all-elements overload (PyTorch names its node SumBackward0 / MeanBackward0, and
+// the dim-list overload's SumBackward1 / MeanBackward1).
+static Tensor sum_dims(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim, bool full) {
   detail::check_defined(a, "sum", "input");
   DimSet ds = make_dimset(a, dims, "sum");
   Tensor out = sum_impl(a, ds, keepdim);
   if (autograd::should_record({&a})) {
     Node* n = autograd::record(
-        "SumBackward1", [](Node& n, const Tensor& g, Tensor* gi) { gi[0] = expand_grad(g, n); }, {&a}, out);
+        full ? "SumBackward0" : "SumBackward1", [](Node& n, const Tensor& g, Tensor* gi) { gi[0] = expand_grad(g, n); },
+        {&a}, out);
     n->shape_a = a.shape();
     n->shape_b = keep_shape(a, ds);
   }
   return out;
 }
 
-Tensor sum(const Tensor& a) { return sum(a, {}, false); }
+Tensor sum(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return sum_dims(a, dims, keepdim, false);
+}
 
-Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+Tensor sum(const Tensor& a) { return sum_dims(a, {}, false, true); }
+
+static Tensor mean_dims(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim, bool full) {
   detail::check_defined(a, "mean", "input");
   if (!is_floating(a.dtype()))
     throw DTypeError("mean: needs a floating-point tensor, got " + std::string(dtype_name(a.dtype())) +
@@ -113,7 +120,7 @@ Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim
   cpu::scale_inplace(out, 1.0 / static_cast<double>(count));
   if (autograd::should_record({&a})) {
     Node* n = autograd::record(
-        "MeanBackward1",
+        full ? "MeanBackward0" : "MeanBackward1",
         [](Node& n, const Tensor& g, Tensor* gi) { gi[0] = expand_grad(div(g, n.scalar[0]), n); }, {&a}, out);
     n->shape_a = a.shape();
     n->shape_b = keep_shape(a, ds);
@@ -122,7 +129,11 @@ Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim
   return out;
 }
 
-Tensor mean(const Tensor& a) { return mean(a, {}, false); }
+Tensor mean(const Tensor& a, const std::vector<std::int64_t>& dims, bool keepdim) {
+  return mean_dims(a, dims, keepdim, false);
+}
+
+Tensor mean(const Tensor& a) { return mean_dims(a, {}, false, true); }
 
 static Tensor max_min_all(const Tensor& a, bool is_max) {
   const char* op = is_max ? "max" : "min";

@@ -30,6 +30,10 @@ struct AutogradExtra {
   // Called on the incoming gradient before accumulation; may return a replacement.
   std::vector<std::function<std::optional<Tensor>(const Tensor&)>> grad_hooks;
   bool retains_grad = false;  // non-leaf that keeps its .grad (retain_grad())
+  // Backward-engine bookkeeping for leaves with hooks: the contributions of all edges into
+  // this leaf are summed first, so hooks run once per backward with the total gradient.
+  std::uint64_t engine_epoch = 0;
+  std::int32_t engine_slot = -1;
 };
 
 struct TensorImpl : RefCounted, CachedObject {
