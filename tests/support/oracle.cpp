@@ -68,7 +68,7 @@ std::string run_oracle(const std::string& script, const std::vector<std::string>
   int rc = run_command(cmd, &out);
   if (rc != 0) {
     throw std::runtime_error("PyTorch oracle failed (exit " + std::to_string(rc) + "): " + cmd + "\n" + out +
-                             "\nThe oracle needs Debian's python3-torch: apt-get install python3-torch");
+                             "\nThe oracles need Debian's python3-torch, python3-pandas and python3-sklearn: bash scripts/setup-deps.sh --tests");
   }
   return out;
 }
