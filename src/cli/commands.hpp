@@ -29,6 +29,10 @@ struct TrainArgs {
 
 int run_train(const TrainArgs& args);
 
+// Parses --hidden "10,10" (decimal positive widths, comma-separated, no empty items); throws
+// ValueError saying what is wrong with it.
+std::vector<std::int64_t> parse_hidden(const std::string& spec);
+
 struct InspectArgs {
   std::string model_dir;
 };

@@ -2,8 +2,13 @@
 // model directory atomically.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -28,7 +33,103 @@ void print_error(const std::string& command, const std::string& message) {
   std::cerr << "krill " << command << ": error: " << message << "\n";
 }
 
+std::vector<std::int64_t> parse_hidden(const std::string& spec) {
+  const std::string example = " (e.g. --hidden 10,10)";
+  if (spec.empty()) throw ValueError("give at least one hidden layer width" + example);
+  std::vector<std::int64_t> widths;
+  std::size_t begin = 0;
+  for (int item = 1;; ++item) {
+    std::size_t end = spec.find(',', begin);
+    if (end == std::string::npos) end = spec.size();
+    const std::string w = spec.substr(begin, end - begin);
+    if (w.empty()) throw ValueError("'" + spec + "': width " + std::to_string(item) + " is empty" + example);
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(w.data(), w.data() + w.size(), v);
+    if (ec != std::errc() || p != w.data() + w.size() || v <= 0 || v > (1 << 24))
+      throw ValueError("'" + spec + "': width " + std::to_string(item) + " is '" + w +
+                       "', not a positive integer up to 16777216" + example);
+    widths.push_back(v);
+    if (end == spec.size()) break;
+    begin = end + 1;
+  }
+  return widths;
+}
+
 namespace {
+
+namespace fs = std::filesystem;
+
+std::string trim_right(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.pop_back();
+  return s;
+}
+
+// Refuses, before any work is done, an --out that could not be written or should not be
+// replaced: an empty path, ".", a path under a file, a directory that is not a krill model
+// (with --force; so a typo never wipes a home directory), or one that holds an input file.
+void check_output(const TrainArgs& a) {
+  std::string out = a.out;
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  if (out.empty()) throw ValueError("--out: give the model directory to write, e.g. --out penguin_model");
+  const fs::path p(out);
+  if (p.filename() == "." || p.filename() == ".." || p == p.root_path())
+    throw ValueError("--out " + a.out + ": give a new directory name, e.g. --out penguin_model");
+  try {
+    io::check_can_create(out, a.force);
+  } catch (const IOError& e) {
+    throw IOError(std::string("--out: ") + e.what());
+  }
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {  // --force: it will be replaced
+    if (!fs::is_empty(p, ec) && !fs::exists(p / "model.safetensors", ec) && !fs::exists(p / "config.json", ec))
+      throw IOError("--out " + a.out +
+                    " exists and is not a krill model directory (no model.safetensors or config.json); --force replaces "
+                    "only model directories: remove it yourself or choose another --out");
+    const fs::path canon_out = fs::weakly_canonical(p, ec);
+    for (const std::string& in : {a.train_csv, a.validation_csv, a.init_weights}) {
+      if (in.empty()) continue;
+      const fs::path canon_in = fs::weakly_canonical(in, ec);
+      auto [mo, mi] = std::mismatch(canon_out.begin(), canon_out.end(), canon_in.begin(), canon_in.end());
+      if (mo == canon_out.end())
+        throw IOError("--out " + a.out + " contains the input " + in + "; --force would delete it: choose another --out");
+    }
+  }
+  // The nearest existing ancestor must be a writable directory (missing ones are created
+  // when the model is written, after training).
+  fs::path abs = fs::absolute(p, ec).lexically_normal();
+  for (fs::path dir = abs.parent_path();; dir = dir.parent_path()) {
+    if (fs::exists(dir, ec)) {
+      if (!fs::is_directory(dir, ec)) throw IOError("--out " + a.out + ": " + dir.string() + " is not a directory");
+      if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        throw IOError("--out " + a.out + ": cannot write in " + dir.string() + ": " + std::strerror(errno));
+      break;
+    }
+    if (dir == dir.root_path() || dir.empty()) break;
+  }
+}
+
+// Refuses a model whose parameters (with gradients and optimizer state) cannot fit in memory,
+// before trying to allocate it.
+void check_model_size(std::int64_t in_features, const std::vector<std::int64_t>& hidden, std::int64_t classes,
+                      const std::string& label) {
+  double params = 0;
+  double prev = static_cast<double>(in_features);
+  std::string shape = std::to_string(in_features);
+  for (auto h : hidden) params += prev * h + h, prev = static_cast<double>(h), shape += "-" + std::to_string(h);
+  params += prev * classes + classes;
+  shape += "-" + std::to_string(classes);
+  const double bytes = params * 4.0 * 4.0;  // weights, gradients, two optimizer moments
+  const double mem = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (mem > 0 && bytes > mem) {
+    char msg[512];
+    std::snprintf(msg, sizeof msg,
+                  "the model %s (widths from --hidden, %lld classes from the largest id in column '%s') would have "
+                  "%.3g parameters, %.3g GB with gradients and optimizer state: more than this machine's %.3g GB of "
+                  "memory",
+                  shape.c_str(), static_cast<long long>(classes), label.c_str(), params, bytes / 1e9, mem / 1e9);
+    throw ValueError(msg);
+  }
+}
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainArgs& a, const std::vector<Tensor>& params) {
   if (a.optimizer == "adam")
@@ -60,8 +161,10 @@ int run_train(const TrainArgs& a) {
   if (a.hidden.empty()) throw ValueError("--hidden: give at least one hidden layer width, e.g. --hidden 10,10");
   for (auto h : a.hidden)
     if (h <= 0) throw ValueError("--hidden: layer widths must be positive, got " + std::to_string(h));
-  // Refuse an existing output before spending time on training.
-  io::check_can_create(a.out, a.force);
+  if (a.optimizer != "sgd" && a.momentum != 0)
+    throw ValueError("--momentum applies to --optimizer sgd only (" + a.optimizer + " has no momentum option)");
+  // Refuse an existing or unwritable output before spending time on training.
+  check_output(a);
 
   // ---- data ----
   data::CsvTable train_table = data::read_csv(a.train_csv);
@@ -75,7 +178,17 @@ int run_train(const TrainArgs& a) {
   data::NumericMatrix val_m = data::numeric_matrix(val_table, train_m.feature_names, a.label);
 
   const std::int64_t in_features = train_m.features.shape()[1];
-  const std::int64_t num_classes = train_m.labels.max().item<std::int64_t>() + 1;
+  constexpr std::int64_t kMaxClasses = std::int64_t{1} << 24;
+  const std::int64_t max_label = train_m.labels.max().item<std::int64_t>();
+  if (max_label >= kMaxClasses) {
+    const auto* y = train_m.labels.data_ptr<std::int64_t>();
+    std::size_t row = 0;
+    while (y[row] != max_label) ++row;
+    throw ValueError(a.train_csv + " line " + std::to_string(train_table.line(train_m.rows[row])) + ", column '" +
+                     a.label + "': class id " + std::to_string(max_label) + " is too large (class ids are 0..C-1 for C " +
+                     "classes, C at most " + std::to_string(kMaxClasses) + ")");
+  }
+  const std::int64_t num_classes = max_label + 1;
   if (num_classes < 2)
     throw ValueError(a.train_csv + ": column '" + a.label + "' has a single class; a classifier needs at least two");
   {
@@ -88,14 +201,20 @@ int run_train(const TrainArgs& a) {
   }
 
   // ---- model (seeded like torch.manual_seed(seed) followed by the model's construction) ----
+  check_model_size(in_features, a.hidden, num_classes, a.label);
   manual_seed(a.seed);
   auto model = std::make_shared<nn::MLP>(in_features, a.hidden, num_classes);
   if (!a.init_weights.empty()) {
-    StateDict init = io::load_safetensors(a.init_weights);
+    StateDict init;
+    try {
+      init = io::load_safetensors(a.init_weights);
+    } catch (const Error& e) {  // the message starts with the file name
+      throw IOError("--init-weights " + trim_right(e.what()));
+    }
     try {
       model->load_state_dict(init);
-    } catch (const ValueError& e) {
-      throw ValueError("--init-weights " + a.init_weights + ": " + e.what());
+    } catch (const Error& e) {
+      throw ValueError("--init-weights " + a.init_weights + ": " + trim_right(e.what()));
     }
   }
   auto optimizer = make_optimizer(a, model->parameters());
