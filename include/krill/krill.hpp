@@ -17,6 +17,8 @@
 #include "krill/nn/functional.hpp"
 #include "krill/data/csv.hpp"
 #include "krill/data/dataloader.hpp"
+#include "krill/data/tabular.hpp"
+#include "krill/io/plot.hpp"
 #include "krill/io/safetensors.hpp"
 #include "krill/io/model_dir.hpp"
 #include "krill/nn/models/mlp.hpp"

@@ -141,7 +141,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainArgs& a, const std::
   throw ValueError("--optimizer: unknown optimizer '" + a.optimizer + "' (use adam, adamw or sgd)");
 }
 
-std::string format_metrics_csv(const std::vector<train::EpochResult>& history) {
+std::string format_metrics_csv(const std::vector<training::EpochResult>& history) {
   std::ostringstream os;
   os << "epoch,train_loss,val_loss,val_accuracy,val_correct,val_total,epoch_seconds,samples_per_s\n";
   char line[256];
@@ -230,9 +230,9 @@ int run_train(const TrainArgs& a) {
               << val_m.features.shape()[0] << " rows (" << a.validation_csv << ")\n";
   }
 
-  train::FitOptions fit_opts;
+  training::FitOptions fit_opts;
   fit_opts.epochs = a.epochs;
-  fit_opts.on_epoch_end = [&](const train::EpochResult& r) {
+  fit_opts.on_epoch_end = [&](const training::EpochResult& r) {
     if (!a.quiet) {
       std::printf("Epoch: %d\nTraining set: Average loss: %.6f\nValidation set: Average loss: %.6f, Accuracy: %lld/%lld (%.0f%%)\n\n",
                   r.epoch, r.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
@@ -241,7 +241,7 @@ int run_train(const TrainArgs& a) {
     }
     return true;
   };
-  std::vector<train::EpochResult> history = train::fit(*model, *optimizer, train_loader, &val_loader, fit_opts);
+  std::vector<training::EpochResult> history = training::fit(*model, *optimizer, train_loader, &val_loader, fit_opts);
 
   // ---- model directory (atomic) ----
   io::ModelDirWriter out(a.out, a.force);

@@ -127,9 +127,9 @@ StateDict Module::state_dict() const {
   struct Walk {
     static void run(const Module& m, const std::string& prefix, StateDict& sd) {
       for (const auto& p : m.params_)
-        if (p.second.defined()) sd.insert(prefix + p.first, p.second);
+        if (p.second.defined()) sd.insert(prefix + p.first, p.second.detach());
       for (const auto& b : m.buffers_)
-        if (b.second.defined()) sd.insert(prefix + b.first, b.second);
+        if (b.second.defined()) sd.insert(prefix + b.first, b.second.detach());
       for (const auto& c : m.children_) run(*c.second, prefix + c.first + ".", sd);
     }
   };

@@ -14,7 +14,7 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace krill::train {
+namespace krill::training {
 
 std::string model_config_json(const MlpArchitecture& arch, const data::FeaturePipeline& pipeline,
                               const std::string& training_json) {
@@ -118,4 +118,4 @@ Predictions predict(nn::MLP& model, const Tensor& features) {
   return p;
 }
 
-}  // namespace krill::train
+}  // namespace krill::training

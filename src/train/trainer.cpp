@@ -6,7 +6,7 @@
 #include "krill/autograd/grad_mode.hpp"
 #include "krill/tensor/ops.hpp"
 
-namespace krill::train {
+namespace krill::training {
 
 double train_epoch(nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& loader) {
   model.train();
@@ -74,4 +74,4 @@ std::vector<EpochResult> fit(nn::Module& model, optim::Optimizer& optimizer, dat
   return history;
 }
 
-}  // namespace krill::train
+}  // namespace krill::training

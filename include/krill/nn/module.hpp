@@ -52,7 +52,8 @@ class Module : public std::enable_shared_from_this<Module> {
   void zero_grad(bool set_to_none = false);
 
   // ---- state ----
-  // Parameters then buffers, depth-first in registration order (PyTorch's order).
+  // Parameters then buffers, depth-first in registration order (PyTorch's order), detached
+  // (sharing storage, without requires_grad) like PyTorch's state_dict().
   StateDict state_dict() const;
   // Copies values in; `strict` requires exactly the same keys. Shape or dtype mismatches and
   // missing/unexpected keys throw ValueError listing them.

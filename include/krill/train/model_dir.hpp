@@ -16,7 +16,7 @@
 #include "krill/nn/models/mlp.hpp"
 #include "krill/tensor/state_dict.hpp"
 
-namespace krill::train {
+namespace krill::training {
 
 struct InvalidModelDirectoryError : IOError {
   using IOError::IOError;
@@ -50,4 +50,4 @@ struct Predictions {
 };
 Predictions predict(nn::MLP& model, const Tensor& features);
 
-}  // namespace krill::train
+}  // namespace krill::training

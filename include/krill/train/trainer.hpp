@@ -10,7 +10,7 @@
 #include "krill/nn/module.hpp"
 #include "krill/optim/optimizer.hpp"
 
-namespace krill::train {
+namespace krill::training {
 
 struct EvalResult {
   double loss = 0;            // mean of the batch losses (like the lab)
@@ -46,4 +46,4 @@ struct FitOptions {
 std::vector<EpochResult> fit(nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& train_loader,
                              data::DataLoader* validation_loader, const FitOptions& options);
 
-}  // namespace krill::train
+}  // namespace krill::training
