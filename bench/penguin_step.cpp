@@ -10,12 +10,15 @@
 //   gemm_256      matmul [256,256] x [256,256] (no grad)
 //
 // Usage:
-//   bench_penguin_step [--reps N] [--data DIR]  standalone: N timed blocks per benchmark, one
-//                                               JSON line each (medians)
+//   bench_penguin_step [--reps N] [--threads T] [--data DIR]
+//                                               standalone: N timed blocks per benchmark, one JSON
+//                                               line each (medians); T OpenMP threads (default 1,
+//                                               like torch_side.py; 0 = krill's default)
 //   bench_penguin_step --serve [--data DIR]     for bench/run_bench.py: reads commands on stdin,
 //                                               answers one JSON line per command:
 //       calibrate <bench> <seconds>  warm up, then pick the iteration count of a ~<seconds> block
 //       run <bench> <iters>          one timed block of <iters> iterations
+//       threads <n>                  omp_set_num_threads(n) (OpenMP runs krill's BLAS and oneDNN too)
 //       quit
 #include <algorithm>
 #include <chrono>
@@ -32,6 +35,8 @@
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include <omp.h>
 
 #include "krill/krill.hpp"
 
@@ -101,7 +106,7 @@ std::map<std::string, Bench> make_benches(const std::string& data_dir) {
   b["penguin_step"] = {[ps](std::int64_t n) {
                          for (std::int64_t i = 0; i < n; ++i) ps->step();
                        },
-                       [ps] { return std::to_string(ps->last_loss); }};
+                       [ps] { char s[32]; std::snprintf(s, sizeof s, "%.6g", ps->last_loss); return std::string(s); }};
 
   auto a = std::make_shared<Tensor>(randn({1}).set_requires_grad());
   auto bb = std::make_shared<Tensor>(randn({1}).set_requires_grad());
@@ -156,7 +161,8 @@ double median(std::vector<double> v) {
 }
 
 int serve(std::map<std::string, Bench>& benches) {
-  std::printf("{\"ready\": true, \"impl\": \"krill\", \"version\": \"%s\"}\n", version());
+  std::printf("{\"ready\": true, \"impl\": \"krill\", \"version\": \"%s\", \"omp_max_threads\": %d}\n", version(),
+              omp_get_max_threads());
   std::fflush(stdout);
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -164,6 +170,14 @@ int serve(std::map<std::string, Bench>& benches) {
     std::string cmd, name;
     in >> cmd;
     if (cmd == "quit" || cmd.empty()) break;
+    if (cmd == "threads") {
+      int n = 1;
+      in >> n;
+      omp_set_num_threads(n);
+      std::printf("{\"threads\": %d}\n", omp_get_max_threads());
+      std::fflush(stdout);
+      continue;
+    }
     in >> name;
     auto it = benches.find(name);
     if (it == benches.end()) {
@@ -191,6 +205,7 @@ int serve(std::map<std::string, Bench>& benches) {
 
 int main(int argc, char** argv) {
   int reps = 7;
+  int threads = 1;
   bool serve_mode = false;
   std::string data_dir = std::string(KRILL_SOURCE_DIR) + "/data";
   for (int i = 1; i < argc; ++i) {
@@ -198,11 +213,13 @@ int main(int argc, char** argv) {
     if (a == "--serve") serve_mode = true;
     else if (a == "--reps" && i + 1 < argc) reps = std::stoi(argv[++i]);
     else if (a == "--data" && i + 1 < argc) data_dir = argv[++i];
+    else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_penguin_step [--reps N] [--data DIR] [--serve]\n");
+      std::fprintf(stderr, "usage: bench_penguin_step [--reps N] [--threads T] [--data DIR] [--serve]\n");
       return 2;
     }
   }
+  if (threads > 0 && !serve_mode) omp_set_num_threads(threads);
   try {
     auto benches = make_benches(data_dir);
     if (serve_mode) return serve(benches);

@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""krill vs PyTorch, on this machine, in one run: see bench/README.md.
+
+Usage (from the repository root, after building the `bench` target):
+  python3 bench/run_bench.py [--build build] [--runs N] [--quick] [--only a,b] [--json FILE]
+
+Builds nothing. Starts two long-lived workers, build/bench/bench_penguin_step --serve (krill) and
+bench/torch_side.py --serve (PyTorch, under --python, default /usr/bin/python3), and asks them
+for timed blocks in turn (krill, torch, then torch, krill on the next round, ...), so slow drift
+in the machine's load hits both alike. The lab benchmark runs `build/krill train ...` and
+bench/torch_lab.py as whole processes, alternating in the same way. Each timed block is watched
+with a CpuMeter: the CPU time other processes used meanwhile (from /proc/stat, minus ours); a
+block during which they used more than --max-foreign cores is repeated (at most --retries
+times, then kept and flagged). Medians over the runs; ratio = PyTorch median / krill median
+(> 1: krill is faster).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CLK = os.sysconf("SC_CLK_TCK")
+
+# name: (label, unit, divisor from ns, kind)
+BENCHES = {
+    "penguin_step": ("penguin training step (MLP 5-10-10-3, batch 20, Adam)", "us/step", 1e3),
+    "add": ("c = a + b, 1-element, requires_grad", "ns/op", 1.0),
+    "gemm_tiny": ("matmul 20x5 . 5x10", "ns/call", 1.0),
+    "gemm_256": ("matmul 256x256 . 256x256", "us/call", 1e3),
+    "lab": ("whole lab as a process (100 epochs, save)", "s/process", 1e9),
+}
+MICRO = ["penguin_step", "add", "gemm_tiny", "gemm_256"]
+
+
+# ---------------------------------------------------------------- measuring the machine's load
+def _busy_s():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / CLK  # all CPU time minus idle and iowait
+
+
+def _pid_cpu_s(pid):
+    try:
+        s = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return 0.0
+    f = s[s.rindex(")") + 2:].split()  # fields from 3 (state) on: utime is field 14, stime 15
+    return (int(f[11]) + int(f[12])) / CLK
+
+
+class CpuMeter:
+    """Foreign CPU load during a measurement: machine-wide busy CPU time minus our own (this
+    process, its waited-for children and the worker `pids`, all threads). foreign_cpus ~ the
+    average number of cores other processes used. Clock-tick resolution (10 ms)."""
+
+    def __init__(self, pids=()):
+        self.pids = list(pids)
+
+    def _own(self):
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system + sum(_pid_cpu_s(p) for p in self.pids)
+
+    def __enter__(self):
+        self.t, self.b, self.o = time.perf_counter(), _busy_s(), self._own()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.t
+        self.own_cpu = self._own() - self.o
+        self.foreign_cpus = max(0.0, (_busy_s() - self.b) - self.own_cpu) / self.wall
+        return False
+
+
+def wait_quiet(threshold, idle_s=1.0, max_wait_s=20.0):
+    """Wait (at most max_wait_s) until the machine has used < threshold cores for idle_s (our own
+    workers are idle meanwhile). Returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait_s:
+        b = _busy_s()
+        time.sleep(idle_s)
+        if (_busy_s() - b) / idle_s < threshold:
+            break
+    return time.perf_counter() - t0
+
+
+# ---------------------------------------------------------------- workers
+class Worker:
+    """A benchmark process speaking the line protocol of penguin_step.cpp / torch_side.py."""
+
+    def __init__(self, impl, argv):
+        self.impl = impl
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.ready = self._read()
+        if not self.ready.get("ready"):
+            raise RuntimeError(f"{impl} worker did not start: {self.ready}")
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.impl} worker exited (code {self.proc.poll()})")
+        return json.loads(line)
+
+    def ask(self, *cmd):
+        self.proc.stdin.write(" ".join(str(c) for c in cmd) + "\n")
+        self.proc.stdin.flush()
+        r = self._read()
+        if "error" in r:
+            raise RuntimeError(f"{self.impl} worker: {r['error']}")
+        return r
+
+    def close(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+def measured(fn, pids, args):
+    """fn() -> dict under a CpuMeter; repeated while other processes used more than
+    args.max_foreign cores (at most args.retries times; the last attempt is kept)."""
+    discarded = []
+    for attempt in range(args.retries + 1):
+        with CpuMeter(pids) as m:
+            res = fn()
+        res.update(foreign_cpus=round(m.foreign_cpus, 3), own_cpu_s=round(m.own_cpu, 4), wall_s=round(m.wall, 4))
+        if m.foreign_cpus <= args.max_foreign or attempt == args.retries:
+            res["discarded_foreign_cpus"] = discarded
+            res["loaded"] = m.foreign_cpus > args.max_foreign
+            return res
+        discarded.append(round(m.foreign_cpus, 3))
+
+
+# ---------------------------------------------------------------- the benchmarks
+def run_micro(name, workers, args, log):
+    iters = {}
+    for w in workers.values():
+        iters[w.impl] = w.ask("calibrate", name, args.block_s)["iters"]
+    samples = {impl: [] for impl in workers}
+    waited = []
+    for r in range(args.runs):
+        waited.append(round(wait_quiet(args.max_foreign, max_wait_s=args.max_wait), 2))
+        order = ["krill", "pytorch"] if r % 2 == 0 else ["pytorch", "krill"]
+        for impl in order:
+            w = workers[impl]
+            res = measured(lambda: w.ask("run", name, iters[impl]), [w.proc.pid], args)
+            samples[impl].append(res)
+        log(f"  {name} run {r + 1}/{args.runs}: " + ", ".join(
+            f"{impl} {samples[impl][-1]['ns_per_iter'] / BENCHES[name][2]:.4g} {BENCHES[name][1]}"
+            f" (foreign {samples[impl][-1]['foreign_cpus']:.2f})" for impl in ("krill", "pytorch")))
+    return summarize(name, {impl: [s["ns_per_iter"] for s in ss] for impl, ss in samples.items()}, samples, waited,
+                     extra={"iters_per_block": iters,
+                            "check": {impl: ss[-1].get("check") for impl, ss in samples.items()}})
+
+
+def run_lab(args, krill_cli, log):
+    tmp = tempfile.mkdtemp(prefix="krill-bench-lab-")
+    data = os.path.join(ROOT, "data")
+    train, val = os.path.join(data, "penguins_train.csv"), os.path.join(data, "penguins_val.csv")
+    argv = {
+        "krill": [krill_cli, "train", "--train", train, "--validation", val, "--label", "Species", "--hidden", "10,10",
+                  "--batch-size", "20", "--epochs", "100", "--optimizer", "adam", "--lr", "0.001", "--no-shuffle",
+                  "--seed", "0", "--out", os.path.join(tmp, "krill"), "--force", "-q"],
+        "pytorch": [args.python, os.path.join(HERE, "torch_lab.py"), "--train", train, "--validation", val,
+                    "--label", "Species", "--hidden", "10", "--batch-size", "20", "--epochs", "100", "--lr", "0.001",
+                    "--seed", "0", "--threads", str(args.threads), "--out", os.path.join(tmp, "pytorch")],
+    }
+
+    def once(impl):
+        t0 = time.perf_counter_ns()
+        p = subprocess.run(argv[impl], capture_output=True, text=True)
+        ns = time.perf_counter_ns() - t0
+        if p.returncode != 0:
+            raise RuntimeError(f"{impl} lab failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
+        if impl == "krill":
+            m = re.search(r"final training loss ([\d.eE+-]+), validation loss ([\d.eE+-]+), accuracy (\d+)/(\d+)",
+                          p.stdout)
+            if not m:
+                raise RuntimeError("krill train: no final summary in its output:\n" + p.stdout)
+            out = dict(train_loss=float(m[1]), val_loss=float(m[2]), correct=int(m[3]), total=int(m[4]))
+        else:
+            out = json.loads(p.stdout.strip().splitlines()[-1])
+        return {"ns_per_iter": ns, **{k: out[k] for k in ("train_loss", "val_loss", "correct", "total")}}
+
+    samples = {"krill": [], "pytorch": []}
+    waited = []
+    try:
+        for r in range(args.runs):
+            waited.append(round(wait_quiet(args.max_foreign, max_wait_s=args.max_wait), 2))
+            order = ["krill", "pytorch"] if r % 2 == 0 else ["pytorch", "krill"]
+            for impl in order:
+                samples[impl].append(measured(lambda: once(impl), [], args))
+            log(f"  lab run {r + 1}/{args.runs}: " + ", ".join(
+                f"{impl} {samples[impl][-1]['ns_per_iter'] / 1e9:.3f} s acc {samples[impl][-1]['correct']}/"
+                f"{samples[impl][-1]['total']} (foreign {samples[impl][-1]['foreign_cpus']:.2f})"
+                for impl in ("krill", "pytorch")))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    last = {impl: {k: ss[-1][k] for k in ("train_loss", "val_loss", "correct", "total")} for impl, ss in samples.items()}
+    return summarize("lab", {impl: [s["ns_per_iter"] for s in ss] for impl, ss in samples.items()}, samples, waited,
+                     extra={"final": last, "argv": argv,
+                            "same_accuracy": last["krill"]["correct"] == last["pytorch"]["correct"]
+                            and last["krill"]["total"] == last["pytorch"]["total"]})
+
+
+def summarize(name, ns, samples, waited, extra):
+    div = BENCHES[name][2]
+    med = {impl: statistics.median(v) / div for impl, v in ns.items()}
+    pair_ratios = [p / k for k, p in zip(ns["krill"], ns["pytorch"])]
+    foreign = [s["foreign_cpus"] for ss in samples.values() for s in ss]
+    return {
+        "bench": name, "label": BENCHES[name][0], "unit": BENCHES[name][1],
+        "krill_median": med["krill"], "pytorch_median": med["pytorch"],
+        "ratio": med["pytorch"] / med["krill"],
+        "pair_ratio_median": statistics.median(pair_ratios),
+        "krill_min": min(ns["krill"]) / div, "pytorch_min": min(ns["pytorch"]) / div,
+        "krill_all": [x / div for x in ns["krill"]], "pytorch_all": [x / div for x in ns["pytorch"]],
+        "foreign_cpus_median": statistics.median(foreign), "foreign_cpus_max": max(foreign),
+        "blocks_over_max_foreign": sum(s["loaded"] for ss in samples.values() for s in ss),
+        "discarded_blocks": sum(len(s["discarded_foreign_cpus"]) for ss in samples.values() for s in ss),
+        "waited_quiet_s": waited, "runs": len(ns["krill"]),
+        **extra,
+    }
+
+
+# ---------------------------------------------------------------- machine and run info
+def machine_info(args, krill_cli):
+    model = None
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() == "Model name":
+                model = v.strip()
+    except OSError:
+        pass
+    flags = open("/proc/cpuinfo").read().split("flags", 1)[1].split("\n", 1)[0].split()
+    try:
+        rt = subprocess.run([krill_cli, "--runtime-info"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        rt = f"(failed: {e})"
+    git = lambda *a: subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True).stdout.strip()
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu_model": model, "cpus": os.cpu_count(), "avx512f": "avx512f" in flags,
+        "loadavg_start": os.getloadavg(), "python_driver": platform.python_version(),
+        "krill_runtime_info": rt,
+        "git_commit": git("rev-parse", "--short", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "--", "src", "include")),
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                "OMP_WAIT_POLICY", "ATEN_CPU_CAPABILITY")},
+        "settings": {"runs": args.runs, "block_s": args.block_s, "threads": args.threads,
+                     "max_foreign": args.max_foreign, "retries": args.retries, "max_wait_s": args.max_wait},
+    }
+
+
+def fmt(x):
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
+def print_table(results, info, out=sys.stdout):
+    rows = [("benchmark", "unit", "krill", "PyTorch", "PyTorch/krill", "foreign load (cores)")]
+    for r in results:
+        rows.append((r["bench"], r["unit"], fmt(r["krill_median"]), fmt(r["pytorch_median"]), f"{r['ratio']:.1f}x",
+                     f"{r['foreign_cpus_median']:.2f} (max {r['foreign_cpus_max']:.2f})"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    line = lambda row: "| " + " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) + " |"
+    print(file=out)
+    print(line(rows[0]), file=out)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|", file=out)
+    for row in rows[1:]:
+        print(line(row), file=out)
+    print(file=out)
+    print(f"medians of {info['settings']['runs']} interleaved runs; {info['date']}; {info['cpu_model']}, "
+          f"{info['cpus']} CPUs; load average {'/'.join(f'{x:.2f}' for x in info['loadavg_start'])} at start, "
+          f"{'/'.join(f'{x:.2f}' for x in info['loadavg_end'])} at end; threads: krill workers {info['settings']['threads']},"
+          f" PyTorch {info['settings']['threads']} + OpenBLAS {info['settings']['threads']}; krill train: its defaults",
+          file=out)
+    for r in results:
+        if r["bench"] == "lab":
+            f = r["final"]
+            print("lab final accuracy: krill {}/{}, PyTorch {}/{} ({}); final train/val loss: krill {:.6f}/{:.6f}, "
+                  "PyTorch {:.6f}/{:.6f}".format(f["krill"]["correct"], f["krill"]["total"], f["pytorch"]["correct"],
+                                                 f["pytorch"]["total"], "same" if r["same_accuracy"] else "DIFFERENT",
+                                                 f["krill"]["train_loss"], f["krill"]["val_loss"],
+                                                 f["pytorch"]["train_loss"], f["pytorch"]["val_loss"]), file=out)
+    print("krill runtime:", info["krill_runtime_info"].replace("\n", "\n  "), file=out)
+    pw = info.get("pytorch_worker")
+    if pw:
+        print(f"PyTorch {pw['version']}: torch threads {pw['torch_threads']}, OpenBLAS threads {pw['openblas_threads']}"
+              f" ({pw['openblas_config']})", file=out)
+    print("environment:", ", ".join(f"{k}={v}" for k, v in info["env"].items() if v is not None) or "(no thread/BLAS "
+          "variables set)", file=out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build", help="krill build directory (default ./build)")
+    ap.add_argument("--runs", type=int, default=None, help="interleaved runs per benchmark (default 7, --quick 3)")
+    ap.add_argument("--quick", action="store_true", help="3 runs of 0.1 s blocks, shorter quiet waits")
+    ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHES))
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with torch")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for both workers: krill OpenMP; torch intra-op + OpenBLAS (default 1)")
+    ap.add_argument("--block-s", type=float, default=None, help="seconds per timed block (default 0.25, --quick 0.1)")
+    ap.add_argument("--max-foreign", type=float, default=None,
+                    help="before each round, wait until other processes use fewer cores than this; repeat a "
+                         "block during which they used more (default: half the CPUs)")
+    ap.add_argument("--retries", type=int, default=1, help="repeats of a loaded block (default 1)")
+    ap.add_argument("--max-wait", type=float, default=None,
+                    help="seconds to wait for a quiet machine before each round (default 10, --quick 3)")
+    args = ap.parse_args()
+    args.runs = args.runs or (3 if args.quick else 7)
+    args.max_foreign = args.max_foreign if args.max_foreign is not None else (os.cpu_count() or 2) / 2
+    args.block_s = args.block_s or (0.1 if args.quick else 0.25)
+    args.max_wait = args.max_wait if args.max_wait is not None else (3.0 if args.quick else 10.0)
+    only = [b for b in args.only.split(",") if b] or list(BENCHES)
+    for b in only:
+        if b not in BENCHES:
+            ap.error(f"--only: unknown benchmark '{b}' (known: {', '.join(BENCHES)})")
+
+    build = os.path.abspath(args.build)
+    bench_bin = os.path.join(build, "bench", "bench_penguin_step")
+    krill_cli = os.path.join(build, "krill")
+    for path, target in ((bench_bin, "bench_penguin_step"), (krill_cli, "krill_cli")):
+        if not os.access(path, os.X_OK):
+            sys.exit(f"run_bench.py: {path} not found; build it first: cmake --build {args.build} --target {target}")
+
+    log = lambda s: print(s, file=sys.stderr, flush=True)
+    info = machine_info(args, krill_cli)
+    log(f"{info['cpu_model']}, {info['cpus']} CPUs, load average {info['loadavg_start']}")
+    results = []
+    micro = [b for b in MICRO if b in only]
+    if micro:
+        workers = {}
+        try:
+            workers["krill"] = Worker("krill", [bench_bin, "--serve", "--data", os.path.join(ROOT, "data")])
+            workers["pytorch"] = Worker("pytorch", [args.python, os.path.join(HERE, "torch_side.py"), "--serve",
+                                                    "--threads", str(args.threads)])
+            for w in workers.values():
+                info[f"{w.impl}_worker"] = {**w.ready, **w.ask("threads", args.threads)}
+            for name in micro:
+                log(f"{name}: {BENCHES[name][0]}")
+                results.append(run_micro(name, workers, args, log))
+        finally:
+            for w in workers.values():
+                w.close()
+    if "lab" in only:
+        log(f"lab: {BENCHES['lab'][0]}")
+        results.append(run_lab(args, krill_cli, log))
+    info["loadavg_end"] = os.getloadavg()
+    print_table(results, info)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "results": results}, f, indent=1)
+        log(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
