@@ -2,6 +2,7 @@
 // includes CLI11 (a heavy header).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,8 +10,16 @@
 namespace krill::cli {
 
 struct TrainArgs {
-  std::string train_csv, validation_csv;
+  std::string data_csv;                        // raw data, split by krill (the lab's form)
+  std::string train_csv, validation_csv;       // pre-split data
   std::string label;
+  std::vector<std::string> features;           // empty: every column but the label
+  std::vector<std::string> categorical;
+  std::vector<std::string> scale;              // "Column=factor" items
+  bool standardize = false;
+  bool dropna = true;
+  int oversample = 1;
+  double test_size = 0.3;
   std::vector<std::int64_t> hidden{10, 10};
   std::int64_t batch_size = 20;
   int epochs = 100;
@@ -18,7 +27,7 @@ struct TrainArgs {
   double lr = 0.001;
   double momentum = 0.0;
   double weight_decay = 0.0;
-  bool shuffle = true;
+  bool shuffle = false;  // PyTorch's DataLoader default, and the lab's
   std::uint64_t seed = 0;
   std::string init_weights;
   std::string out;
@@ -35,8 +44,22 @@ std::vector<std::int64_t> parse_hidden(const std::string& spec);
 
 struct InspectArgs {
   std::string model_dir;
+  bool full = false;  // print every value (no "..." summaries)
 };
 int run_inspect(const InspectArgs& args);
+
+struct PredictArgs {
+  std::string model_dir;
+  std::string features;  // already-encoded feature vector "1,50.4,15.3,20,50"
+  std::string row;       // raw values of the feature columns "Dream,50.4,15.3,200,5000"
+  std::string input;     // CSV with the feature columns
+  std::string output;    // CSV to write (with --input)
+  std::string format = "text";  // text or json
+};
+int run_predict(const PredictArgs& args);
+
+// Parses "A=0.1,B=0.01" items into column -> factor; throws ValueError naming the bad item.
+std::map<std::string, double> parse_scale(const std::vector<std::string>& items);
 
 // Prints "krill <command>: error: <message>" to stderr.
 void print_error(const std::string& command, const std::string& message);

@@ -11,9 +11,11 @@
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <set>
 #include <new>
 
 #include "commands.hpp"
+#include "config_file.hpp"
 #include "krill/util/error.hpp"
 #include "krill/util/runtime_info.hpp"
 
@@ -143,6 +145,96 @@ std::string describe_parse_error(const CLI::ParseError& e) {
   return msg;
 }
 
+
+// `krill train --config FILE`: the file's options are appended to the command line, except
+// those the command line already gives (it wins). Keys are option names without "--"; "data"
+// is the positional DATA.csv; booleans turn flags on or off (shuffle = false -> --no-shuffle).
+std::vector<std::string> expand_config(const std::vector<std::string>& args, const CLI::App* sub) {
+  std::size_t cfg_at = args.size();
+  std::string file;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      cfg_at = i;
+      file = args[i + 1];
+      break;
+    }
+    if (args[i].rfind("--config=", 0) == 0) {
+      cfg_at = i;
+      file = args[i].substr(9);
+      break;
+    }
+  }
+  if (cfg_at == args.size()) return args;
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (i == cfg_at) {
+      if (args[i] == "--config") ++i;
+      continue;
+    }
+    out.push_back(args[i]);
+  }
+  // Options the command line gives (tokens after the subcommand name).
+  auto find_opt = [&](const std::string& lname) -> const CLI::Option* {
+    for (const CLI::Option* o : sub->get_options())
+      for (const auto& l : o->get_lnames())
+        if (l == lname) return o;
+    return nullptr;
+  };
+  std::set<const CLI::Option*> given;
+  bool positional_given = false;
+  for (std::size_t i = 1; i < out.size(); ++i) {
+    const std::string& a = out[i];
+    if (a.rfind("--", 0) == 0) {
+      std::string name = a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2);
+      const CLI::Option* o = find_opt(name);
+      if (!o && name.rfind("no-", 0) == 0) o = find_opt(name.substr(3));
+      if (o) {
+        given.insert(o);
+        if (o->get_expected_min() > 0 && a.find('=') == std::string::npos) ++i;  // skip its value
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
+      // short flags (-q, -v) take no value
+    } else {
+      positional_given = true;
+    }
+  }
+  std::vector<krill::cli::ConfigEntry> entries = krill::cli::read_config_file(file);
+  for (const auto& e : entries) {
+    const std::string where = "--config " + file + " line " + std::to_string(e.line);
+    if (e.key == "data") {
+      if (e.values.size() != 1) throw krill::ValueError(where + ": 'data' takes one file name");
+      if (!positional_given) out.insert(out.begin() + 1, e.values[0]);
+      continue;
+    }
+    const CLI::Option* o = find_opt(e.key);
+    if (!o || e.key == "config" || e.key == "help") {
+      std::string known = "data";
+      for (const CLI::Option* opt : sub->get_options())
+        for (const auto& l : opt->get_lnames())
+          if (l != "help" && l != "config") known += ", " + l;
+      throw krill::ValueError(where + ": unknown option '" + e.key + "'" + suggest_flag(sub, "--" + e.key) +
+                              " (options: " + known + ")");
+    }
+    if (given.count(o)) continue;  // the command line wins
+    if (o->get_expected_min() == 0) {  // a flag
+      if (!e.is_bool || e.values.size() != 1)
+        throw krill::ValueError(where + ": '" + e.key + "' is a switch: write " + e.key + " = true or false");
+      if (e.values[0] == "true") {
+        out.push_back("--" + e.key);
+      } else {
+        bool has_negation = false;
+        for (const auto& f : o->get_fnames()) has_negation |= f == "no-" + e.key;
+        if (has_negation) out.push_back("--no-" + e.key);
+      }
+      continue;
+    }
+    if (e.is_bool) throw krill::ValueError(where + ": '" + e.key + "' takes a value, not true/false");
+    std::string joined;
+    for (const auto& v : e.values) joined += (joined.empty() ? "" : ",") + v;
+    out.push_back("--" + e.key + "=" + joined);
+  }
+  return out;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,46 +246,89 @@ int main(int argc, char** argv) {
 
   // ---- train ----
   krill::cli::TrainArgs t;
-  std::string hidden = "10,10";
-  auto* train = app.add_subcommand("train", "Train an MLP classifier on numeric CSV files");
-  train->add_option("--train", t.train_csv, "Training CSV (header row; numeric columns)")->required()->check(CLI::ExistingFile);
-  train->add_option("--validation", t.validation_csv, "Validation CSV with the same columns")->required()->check(CLI::ExistingFile);
-  train->add_option("--label", t.label, "Name of the label column (integer class ids 0..C-1)")->required();
-  train->add_option("--hidden", hidden, "Hidden layer widths, comma-separated")->check(hidden_widths())->capture_default_str();
+  std::vector<std::string> hidden{"10", "10"};
+  auto* train = app.add_subcommand("train", "Train an MLP classifier on a CSV file (or on pre-split CSV files)");
+  std::string config_file;  // expanded before parsing (see expand_config)
+  train->add_option("--config", config_file, "Read options from a TOML file (option = value per line; flags on the command line win)")
+      ->check(CLI::ExistingFile)->group("Input");
+  train->add_option("data", t.data_csv, "CSV file with a header row; krill prepares and splits it")
+      ->check(CLI::ExistingFile)->group("Input");
+  train->add_option("--train", t.train_csv, "Pre-split training CSV (instead of DATA.csv)")->check(CLI::ExistingFile)->group("Input");
+  train->add_option("--validation", t.validation_csv, "Pre-split validation CSV with the same columns")
+      ->check(CLI::ExistingFile)->group("Input");
+  train->add_option("--label", t.label, "Column holding the class (text names or integer ids)")->required()->group("Input");
+  train->add_option("--features", t.features, "Feature columns, comma-separated (default: every column but the label)")
+      ->delimiter(',')->allow_extra_args(false)->group("Preparation");
+  train->add_option("--categorical", t.categorical, "Text columns to encode as indexes of their sorted values")
+      ->delimiter(',')->allow_extra_args(false)->group("Preparation");
+  train->add_option("--scale", t.scale, "Multiply columns by factors: COLUMN=FACTOR,... (e.g. FlipperLength=0.1)")
+      ->delimiter(',')->allow_extra_args(false)->group("Preparation");
+  train->add_flag("--standardize", t.standardize, "Standardise features (mean/std fitted on the training split)")->group("Preparation");
+  train->add_flag("--dropna,!--no-dropna", t.dropna, "Drop rows with a missing value in a used column (default) or fail on them")
+      ->group("Preparation");
+  train->add_option("--oversample", t.oversample, "Repeat the whole table N times before the split (the lab uses 4)")
+      ->check(integer_in_range(1, 1'000'000, "a positive integer"))->capture_default_str()->group("Preparation");
+  train->add_option("--test-size", t.test_size, "Fraction of rows held out for validation")
+      ->check(finite_non_negative("a fraction between 0 and 1"))->capture_default_str()->group("Preparation");
+  train->add_option("--seed", t.seed, "Random seed for the split, initialisation and shuffling")
+      ->check(integer_in_range(0, std::numeric_limits<std::uint64_t>::max(), "a non-negative integer"))
+      ->capture_default_str()->group("Preparation");
+  train->add_option("--hidden", hidden, "Hidden layer widths, comma-separated")
+      ->delimiter(',')->allow_extra_args(false)->check(hidden_widths())->capture_default_str()->group("Model");
   train->add_option("--batch-size", t.batch_size, "Mini-batch size")
       ->check(integer_in_range(1, std::numeric_limits<std::int32_t>::max(), "a positive integer"))
-      ->capture_default_str();
+      ->capture_default_str()->group("Training");
   train->add_option("--epochs", t.epochs, "Number of epochs")
-      ->check(integer_in_range(1, 1'000'000, "a positive integer"))
-      ->capture_default_str();
+      ->check(integer_in_range(1, 1'000'000, "a positive integer"))->capture_default_str()->group("Training");
   train->add_option("--optimizer", t.optimizer, "adam, adamw or sgd")
-      ->check(CLI::IsMember({"adam", "adamw", "sgd"}))
-      ->capture_default_str();
-  train->add_option("--lr", t.lr, "Learning rate")->check(finite_non_negative("a finite number >= 0"))->capture_default_str();
+      ->check(CLI::IsMember({"adam", "adamw", "sgd"}))->capture_default_str()->group("Training");
+  train->add_option("--lr", t.lr, "Learning rate")->check(finite_non_negative("a finite number >= 0"))
+      ->capture_default_str()->group("Training");
   train->add_option("--momentum", t.momentum, "SGD momentum (--optimizer sgd only)")
-      ->check(finite_non_negative("a finite number >= 0"))
-      ->capture_default_str();
+      ->check(finite_non_negative("a finite number >= 0"))->capture_default_str()->group("Training");
   train->add_option("--weight-decay", t.weight_decay, "Weight decay (L2 for sgd/adam, decoupled for adamw)")
-      ->check(finite_non_negative("a finite number >= 0"))
-      ->capture_default_str();
-  train->add_flag("--shuffle,!--no-shuffle", t.shuffle, "Reshuffle the training rows every epoch (default) or keep file order");
-  train->add_option("--seed", t.seed, "Random seed for initialisation and shuffling")
-      ->check(integer_in_range(0, std::numeric_limits<std::uint64_t>::max(), "a non-negative integer"))
-      ->capture_default_str();
+      ->check(finite_non_negative("a finite number >= 0"))->capture_default_str()->group("Training");
+  train->add_flag("--shuffle,!--no-shuffle", t.shuffle,
+                  "Reshuffle the training rows every epoch, or keep their order (default, like the lab)")->group("Training");
   train->add_option("--init-weights", t.init_weights, "Start from these weights (safetensors, PyTorch names)")
-      ->check(CLI::ExistingFile);
-  train->add_option("--out", t.out, "Model directory to write")->required();
-  train->add_flag("--force", t.force, "Replace an existing model directory");
-  train->add_flag("-q,--quiet", t.quiet, "Print only errors and the final summary");
-  train->add_flag("-v,--verbose", t.verbose, "Print the numeric runtime (BLAS core, oneDNN ISA, threads)");
+      ->check(CLI::ExistingFile)->group("Training");
+  train->add_option("--out", t.out, "Model directory to write")->required()->group("Output");
+  train->add_flag("--force", t.force, "Replace an existing model directory")->group("Output");
+  train->add_flag("-q,--quiet", t.quiet, "Print only warnings, errors and the final summary")->group("Output");
+  train->add_flag("-v,--verbose", t.verbose, "Print the numeric runtime (BLAS core, oneDNN ISA, threads)")->group("Output");
 
   // ---- inspect ----
   krill::cli::InspectArgs ins;
-  auto* inspect = app.add_subcommand("inspect", "Show a model directory's layers, shapes, weights and biases");
+  auto* inspect = app.add_subcommand("inspect", "Show a model directory: layers, shapes, preparation, weights and biases");
   inspect->add_option("model_dir", ins.model_dir, "Model directory written by krill train")->required();
+  inspect->add_flag("--full", ins.full, "Print every weight (no ... summaries)");
+
+  // ---- predict ----
+  krill::cli::PredictArgs pr;
+  auto* predict = app.add_subcommand("predict", "Predict classes with a trained model directory");
+  predict->add_option("model_dir", pr.model_dir, "Model directory written by krill train")->required();
+  predict->add_option("--features", pr.features, "One already-encoded feature vector, e.g. \"1,50.4,15.3,20,50\"");
+  predict->add_option("--row", pr.row, "Raw values of the feature columns, prepared as in training, e.g. \"Dream,50.4,15.3,200,5000\"");
+  predict->add_option("--input", pr.input, "CSV file with the feature columns (a header row); predicts every row")
+      ->check(CLI::ExistingFile);
+  predict->add_option("--output", pr.output, "With --input: write the predictions to this CSV");
+  predict->add_option("--format", pr.format, "text or json (one object per row with --input)")
+      ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && args[0] == "train") {
+      try {
+        args = expand_config(args, train);
+      } catch (const krill::Error& e) {
+        krill::cli::print_error("train", e.what());
+        return 2;
+      }
+    }
+    if (std::getenv("KRILL_DEBUG_ARGS"))
+      for (const auto& x : args) std::cerr << "[arg] " << x << "\n";
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     // CLI11 prints help/version itself; errors get one line with the command name and a hint.
     if (e.get_exit_code() == 0) return app.exit(e);
@@ -216,10 +351,13 @@ int main(int argc, char** argv) {
   const std::string command = app.get_subcommands().empty() ? "" : app.get_subcommands().front()->get_name();
   try {
     if (train->parsed()) {
-      t.hidden = krill::cli::parse_hidden(hidden);
+      std::string joined;
+      for (const auto& h : hidden) joined += (joined.empty() ? "" : ",") + h;
+      t.hidden = krill::cli::parse_hidden(joined);
       return krill::cli::run_train(t);
     }
     if (inspect->parsed()) return krill::cli::run_inspect(ins);
+    if (predict->parsed()) return krill::cli::run_predict(pr);
   } catch (const krill::Error& e) {
     krill::cli::print_error(command, e.what());
     return 1;

@@ -1,8 +1,9 @@
-// krill train (numeric CSVs): read, build the MLP, train with per-epoch validation, write the
-// model directory atomically.
+// krill train: prepare a CSV (or pre-split CSVs), build the MLP, train with per-epoch
+// validation, write the model directory atomically.
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -24,7 +25,10 @@
 #include "krill/optim/adamw.hpp"
 #include "krill/optim/sgd.hpp"
 #include "krill/tensor/generator.hpp"
+#include "krill/io/plot.hpp"
+#include "krill/train/model_dir.hpp"
 #include "krill/train/trainer.hpp"
+#include "krill/data/tabular.hpp"
 #include "krill/util/runtime_info.hpp"
 
 namespace krill::cli {
@@ -86,7 +90,7 @@ void check_output(const TrainArgs& a) {
                     " exists and is not a krill model directory (no model.safetensors or config.json); --force replaces "
                     "only model directories: remove it yourself or choose another --out");
     const fs::path canon_out = fs::weakly_canonical(p, ec);
-    for (const std::string& in : {a.train_csv, a.validation_csv, a.init_weights}) {
+    for (const std::string& in : {a.data_csv, a.train_csv, a.validation_csv, a.init_weights}) {
       if (in.empty()) continue;
       const fs::path canon_in = fs::weakly_canonical(in, ec);
       auto [mo, mi] = std::mismatch(canon_out.begin(), canon_out.end(), canon_in.begin(), canon_in.end());
@@ -156,52 +160,171 @@ std::string format_metrics_csv(const std::vector<training::EpochResult>& history
 
 }  // namespace
 
+std::map<std::string, double> parse_scale(const std::vector<std::string>& items) {
+  std::map<std::string, double> out;
+  for (const std::string& item : items) {
+    const auto eq = item.rfind('=');
+    const std::string example = " (e.g. --scale FlipperLength=0.1,BodyMass=0.01)";
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw ValueError("--scale: '" + item + "' is not COLUMN=FACTOR" + example);
+    const std::string col = item.substr(0, eq), num = item.substr(eq + 1);
+    double v = 0;
+    auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+    if (ec != std::errc() || p != num.data() + num.size() || !std::isfinite(v) || v == 0)
+      throw ValueError("--scale: the factor of '" + col + "' is '" + num + "', not a finite non-zero number" + example);
+    if (out.count(col)) throw ValueError("--scale: column '" + col + "' is given twice");
+    out[col] = v;
+  }
+  return out;
+}
+
+namespace {
+
+// One line per epoch like the lab's notebook, or (on a terminal) the same lines with a
+// progress bar underneath while an epoch runs.
+class EpochPrinter {
+ public:
+  EpochPrinter(bool quiet, int epochs) : quiet_(quiet), epochs_(epochs), tty_(::isatty(STDOUT_FILENO) == 1) {}
+
+  void batch(int epoch, std::int64_t done, std::int64_t total) {
+    if (quiet_ || !tty_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(100) && done != total) return;
+    last_ = now;
+    const int width = 30;
+    const int filled = total ? static_cast<int>(width * done / total) : width;
+    std::printf("\r  epoch %d/%d [%s%s] %lld/%lld batches", epoch, epochs_, std::string(filled, '#').c_str(),
+                std::string(width - filled, '.').c_str(), static_cast<long long>(done), static_cast<long long>(total));
+    std::fflush(stdout);
+    bar_shown_ = true;
+  }
+
+  void epoch(const training::EpochResult& r) {
+    if (quiet_) return;
+    if (bar_shown_) {
+      std::printf("\r\033[K");
+      bar_shown_ = false;
+    }
+    std::printf("Epoch: %d\nTraining set: Average loss: %.6f\nValidation set: Average loss: %.6f, Accuracy: %lld/%lld (%.0f%%)\n\n",
+                r.epoch, r.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
+                static_cast<long long>(r.validation.total), 100.0 * r.validation.accuracy());
+    std::fflush(stdout);
+  }
+
+ private:
+  bool quiet_;
+  int epochs_;
+  bool tty_;
+  bool bar_shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+std::string training_json(const TrainArgs& a) {
+  nlohmann::json t = {{"batch_size", a.batch_size}, {"epochs", a.epochs},     {"optimizer", a.optimizer},
+                      {"lr", a.lr},                 {"momentum", a.momentum}, {"weight_decay", a.weight_decay},
+                      {"shuffle", a.shuffle},       {"seed", a.seed},         {"init_weights", a.init_weights},
+                      {"standardize", a.standardize}, {"dropna", a.dropna},  {"oversample", a.oversample}};
+  if (!a.data_csv.empty()) {
+    t["data"] = a.data_csv;
+    t["test_size"] = a.test_size;
+  } else {
+    t["train"] = a.train_csv;
+    t["validation"] = a.validation_csv;
+  }
+  return t.dump();
+}
+
+void write_loss_plot(const std::string& path, const std::vector<training::EpochResult>& history) {
+  io::Series tr{"training", {}, {}}, va{"validation", {}, {}};
+  for (const auto& r : history) {
+    tr.x.push_back(r.epoch);
+    tr.y.push_back(r.train_loss);
+    va.x.push_back(r.epoch);
+    va.y.push_back(r.validation.loss);
+  }
+  io::LinePlotOptions o;
+  o.x_label = "epoch";
+  o.y_label = "loss";
+  io::write_line_plot(path, {tr, va}, o);
+}
+
+}  // namespace
+
 int run_train(const TrainArgs& a) {
   if (a.verbose) std::cerr << describe_runtime();
+  const bool presplit = !a.train_csv.empty() || !a.validation_csv.empty();
+  if (presplit && !a.data_csv.empty())
+    throw ValueError("give either DATA.csv (krill splits it, --test-size) or --train and --validation, not both");
+  if (!presplit && a.data_csv.empty())
+    throw ValueError("no data: give DATA.csv (e.g. krill train data/penguins.csv --label Species ...) or --train A.csv "
+                     "--validation B.csv");
+  if (presplit && (a.train_csv.empty() || a.validation_csv.empty()))
+    throw ValueError(std::string(a.train_csv.empty() ? "--train" : "--validation") +
+                     " is missing: pre-split data needs both --train and --validation");
   if (a.hidden.empty()) throw ValueError("--hidden: give at least one hidden layer width, e.g. --hidden 10,10");
-  for (auto h : a.hidden)
-    if (h <= 0) throw ValueError("--hidden: layer widths must be positive, got " + std::to_string(h));
   if (a.optimizer != "sgd" && a.momentum != 0)
     throw ValueError("--momentum applies to --optimizer sgd only (" + a.optimizer + " has no momentum option)");
+  if (!(a.test_size > 0 && a.test_size < 1))
+    throw ValueError("--test-size must be a fraction between 0 and 1 (e.g. 0.3), got " + std::to_string(a.test_size));
+  if (a.oversample < 1) throw ValueError("--oversample must be at least 1, got " + std::to_string(a.oversample));
   // Refuse an existing or unwritable output before spending time on training.
   check_output(a);
 
   // ---- data ----
-  data::CsvTable train_table = data::read_csv(a.train_csv);
-  train_table.require_rows();
-  data::CsvTable val_table = data::read_csv(a.validation_csv);
-  val_table.require_rows();
-  train_table.column_index(a.label);  // names the available columns when the label is unknown
-  val_table.column_index(a.label);
-  data::NumericMatrix train_m = data::numeric_matrix(train_table, {}, a.label);
-  // validation must have the training features, in the training order
-  data::NumericMatrix val_m = data::numeric_matrix(val_table, train_m.feature_names, a.label);
+  data::TabularSpec spec;
+  spec.label = a.label;
+  spec.features = a.features;
+  spec.categorical = a.categorical;
+  spec.scale = parse_scale(a.scale);
+  spec.standardize = a.standardize;
+  spec.dropna = a.dropna;
+  spec.oversample = a.oversample;
+  spec.test_size = a.test_size;
+  spec.seed = a.seed;
+  data::PreparedData d;
+  std::string source;
+  if (presplit) {
+    data::CsvTable train_table = data::read_csv(a.train_csv);
+    train_table.require_rows();
+    data::CsvTable val_table = data::read_csv(a.validation_csv);
+    val_table.require_rows();
+    d = data::prepare_presplit(train_table, val_table, spec);
+    source = a.train_csv + " + " + a.validation_csv;
+  } else {
+    data::CsvTable table = data::read_csv(a.data_csv);
+    table.require_rows();
+    d = data::prepare(table, spec);
+    source = a.data_csv;
+  }
+  const data::FeaturePipeline& pipe = d.pipeline;
+  const std::int64_t in_features = pipe.num_features();
+  const std::int64_t num_classes = pipe.num_classes();
+  check_model_size(in_features, a.hidden, num_classes, a.label);
 
-  const std::int64_t in_features = train_m.features.shape()[1];
-  constexpr std::int64_t kMaxClasses = std::int64_t{1} << 24;
-  const std::int64_t max_label = train_m.labels.max().item<std::int64_t>();
-  if (max_label >= kMaxClasses) {
-    const auto* y = train_m.labels.data_ptr<std::int64_t>();
-    std::size_t row = 0;
-    while (y[row] != max_label) ++row;
-    throw ValueError(a.train_csv + " line " + std::to_string(train_table.line(train_m.rows[row])) + ", column '" +
-                     a.label + "': class id " + std::to_string(max_label) + " is too large (class ids are 0..C-1 for C " +
-                     "classes, C at most " + std::to_string(kMaxClasses) + ")");
+  if (!a.quiet) {
+    std::printf("Data: %s: %zu rows", source.c_str(), d.rows_read);
+    if (d.rows_dropped) std::printf(", %zu dropped (missing values)", d.rows_dropped);
+    if (a.oversample > 1) std::printf(", x%d oversampled = %zu", a.oversample, d.rows_after_oversampling);
+    std::printf("; training %lld, validation %lld rows\n", static_cast<long long>(d.train_x.size(0)),
+                static_cast<long long>(d.val_x.size(0)));
+    std::printf("Features (%lld):", static_cast<long long>(in_features));
+    for (const auto& f : pipe.features) {
+      std::printf(" %s", f.name.c_str());
+      if (f.categorical) std::printf("[%zu categories]", f.categories.size());
+      if (f.scale != 1.0) std::printf("*%g", f.scale);
+    }
+    std::printf("\nClasses (%lld):", static_cast<long long>(num_classes));
+    for (const auto& c : pipe.classes) std::printf(" %s", c.c_str());
+    std::printf("\n");
   }
-  const std::int64_t num_classes = max_label + 1;
-  if (num_classes < 2)
-    throw ValueError(a.train_csv + ": column '" + a.label + "' has a single class; a classifier needs at least two");
-  {
-    const auto* v = val_m.labels.data_ptr<std::int64_t>();
-    for (std::int64_t i = 0; i < val_m.labels.numel(); ++i)
-      if (v[i] >= num_classes)
-        throw ValueError(a.validation_csv + " line " + std::to_string(val_table.line(val_m.rows[i])) + ": class " +
-                         std::to_string(v[i]) + " in column '" + a.label + "' never occurs in the training data (classes 0.." +
-                         std::to_string(num_classes - 1) + ")");
-  }
+  if (d.leaked_validation_rows > 0)
+    std::fprintf(stderr,
+                 "krill train: warning: %zu of %lld validation rows also appear in the training set (identical "
+                 "features and label)%s; validation loss and accuracy overstate how well the model generalises\n",
+                 d.leaked_validation_rows, static_cast<long long>(d.val_x.size(0)),
+                 a.oversample > 1 ? ": --oversample copies rows before the split, so copies land on both sides" : "");
 
   // ---- model (seeded like torch.manual_seed(seed) followed by the model's construction) ----
-  check_model_size(in_features, a.hidden, num_classes, a.label);
   manual_seed(a.seed);
   auto model = std::make_shared<nn::MLP>(in_features, a.hidden, num_classes);
   if (!a.init_weights.empty()) {
@@ -219,26 +342,20 @@ int run_train(const TrainArgs& a) {
   }
   auto optimizer = make_optimizer(a, model->parameters());
 
-  data::DataLoader train_loader(data::TensorDataset(train_m.features, train_m.labels),
+  data::DataLoader train_loader(data::TensorDataset(d.train_x, d.train_y),
                                 data::DataLoaderOptions(a.batch_size).shuffle(a.shuffle));
-  data::DataLoader val_loader(data::TensorDataset(val_m.features, val_m.labels), data::DataLoaderOptions(a.batch_size));
+  data::DataLoader val_loader(data::TensorDataset(d.val_x, d.val_y), data::DataLoaderOptions(a.batch_size));
 
   if (!a.quiet) {
-    std::cout << "Training " << model->type_name() << " " << in_features;
-    for (auto h : a.hidden) std::cout << "-" << h;
-    std::cout << "-" << num_classes << " on " << train_m.features.shape()[0] << " rows (" << a.train_csv << "), validating on "
-              << val_m.features.shape()[0] << " rows (" << a.validation_csv << ")\n";
+    std::cout << "Model: " << *model << "\n";
+    std::fflush(stdout);
   }
-
+  EpochPrinter printer(a.quiet, a.epochs);
   training::FitOptions fit_opts;
   fit_opts.epochs = a.epochs;
+  fit_opts.on_batch_end = [&](int epoch, std::int64_t done, std::int64_t total) { printer.batch(epoch, done, total); };
   fit_opts.on_epoch_end = [&](const training::EpochResult& r) {
-    if (!a.quiet) {
-      std::printf("Epoch: %d\nTraining set: Average loss: %.6f\nValidation set: Average loss: %.6f, Accuracy: %lld/%lld (%.0f%%)\n\n",
-                  r.epoch, r.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
-                  static_cast<long long>(r.validation.total), 100.0 * r.validation.accuracy());
-      std::fflush(stdout);
-    }
+    printer.epoch(r);
     return true;
   };
   std::vector<training::EpochResult> history = training::fit(*model, *optimizer, train_loader, &val_loader, fit_opts);
@@ -247,41 +364,18 @@ int run_train(const TrainArgs& a) {
   io::ModelDirWriter out(a.out, a.force);
   io::save_safetensors(model->state_dict(), out.file("model.safetensors"), {{"format", "pt"}, {"krill_version", version()}});
   out.write_file("metrics.csv", format_metrics_csv(history));
-  nlohmann::json cfg;
-  cfg["format"] = "krill-model";
-  cfg["format_version"] = 1;
-  cfg["krill_version"] = version();
-  cfg["architecture"] = {{"type", "mlp"},
-                         {"in_features", in_features},
-                         {"hidden", a.hidden},
-                         {"num_classes", num_classes},
-                         {"activation", "relu"},
-                         {"output", "log_softmax"}};
-  cfg["features"] = train_m.feature_names;
-  cfg["label"] = a.label;
-  std::vector<std::string> classes;
-  for (std::int64_t c = 0; c < num_classes; ++c) classes.push_back(std::to_string(c));
-  cfg["classes"] = classes;
-  cfg["training"] = {{"train", a.train_csv},     {"validation", a.validation_csv}, {"batch_size", a.batch_size},
-                     {"epochs", a.epochs},       {"optimizer", a.optimizer},       {"lr", a.lr},
-                     {"momentum", a.momentum},   {"weight_decay", a.weight_decay}, {"shuffle", a.shuffle},
-                     {"seed", a.seed},           {"init_weights", a.init_weights}};
-  out.write_file("config.json", cfg.dump(2) + "\n");
+  training::MlpArchitecture arch{in_features, a.hidden, num_classes};
+  out.write_file("config.json", training::model_config_json(arch, pipe, training_json(a)));
+  write_loss_plot(out.file("loss.png"), history);
   out.commit();
 
   const auto& last = history.back();
   std::printf("Done: %d epochs, final training loss %.6f, validation loss %.6f, accuracy %lld/%lld (%.2f%%)\n",
               last.epoch, last.train_loss, last.validation.loss, static_cast<long long>(last.validation.correct),
               static_cast<long long>(last.validation.total), 100.0 * last.validation.accuracy());
-  std::printf("Model written to %s (model.safetensors, config.json, metrics.csv)\n", a.out.c_str());
-  return 0;
-}
-
-int run_inspect(const InspectArgs& a) {
-  StateDict sd = io::load_safetensors(a.model_dir + "/model.safetensors");
-  for (const auto& [name, t] : sd) {
-    std::cout << name << " " << t.shape().str() << " " << dtype_name(t.dtype()) << "\n" << t << "\n\n";
-  }
+  std::printf("Model written to %s: model.safetensors (weights), config.json (architecture, preparation, classes), "
+              "metrics.csv, loss.png\n",
+              a.out.c_str());
   return 0;
 }
 

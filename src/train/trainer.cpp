@@ -8,7 +8,9 @@
 
 namespace krill::training {
 
-double train_epoch(nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& loader) {
+double train_epoch(nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& loader,
+                   const std::function<void(std::int64_t, std::int64_t)>& on_batch) {
+  const std::int64_t total_batches = loader.num_batches();
   model.train();
   double total = 0;
   std::int64_t batches = 0;
@@ -27,6 +29,7 @@ double train_epoch(nn::Module& model, optim::Optimizer& optimizer, data::DataLoa
     loss.backward();
     optimizer.step();
     ++batches;
+    if (on_batch) on_batch(batches, total_batches);
   }
   return batches ? total / static_cast<double>(batches) : 0.0;
 }
@@ -61,7 +64,10 @@ std::vector<EpochResult> fit(nn::Module& model, optim::Optimizer& optimizer, dat
     const auto t0 = std::chrono::steady_clock::now();
     EpochResult r;
     r.epoch = epoch;
-    r.train_loss = train_epoch(model, optimizer, train_loader);
+    std::function<void(std::int64_t, std::int64_t)> on_batch;
+    if (options.on_batch_end)
+      on_batch = [&](std::int64_t done, std::int64_t total) { options.on_batch_end(epoch, done, total); };
+    r.train_loss = train_epoch(model, optimizer, train_loader, on_batch);
     const auto t1 = std::chrono::steady_clock::now();
     if (validation_loader) r.validation = evaluate(model, *validation_loader);
     const auto t2 = std::chrono::steady_clock::now();

@@ -33,12 +33,15 @@ struct TrainingDivergedError : Error {
 };
 
 // One pass over `loader` with gradient updates; returns the mean batch loss.
-double train_epoch(nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& loader);
+double train_epoch(nn::Module& model, optim::Optimizer& optimizer, data::DataLoader& loader,
+                   const std::function<void(std::int64_t done, std::int64_t total)>& on_batch = {});
 // Loss and accuracy over `loader` without gradients, in eval mode.
 EvalResult evaluate(nn::Module& model, data::DataLoader& loader);
 
 struct FitOptions {
   int epochs = 1;
+  // Called after each training batch (epoch, batches done, batches in the epoch).
+  std::function<void(int, std::int64_t, std::int64_t)> on_batch_end;
   // Called after each epoch; return false to stop early.
   std::function<bool(const EpochResult&)> on_epoch_end;
 };
