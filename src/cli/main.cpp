@@ -146,6 +146,29 @@ std::string describe_parse_error(const CLI::ParseError& e) {
 }
 
 
+// Unknown long options, found before CLI11 parses: with a positional argument declared, CLI11
+// would take the value after an unknown "--epoch" as the positional and complain about that
+// instead ("data: File does not exist: 3").
+std::string find_unknown_option(const std::vector<std::string>& args, const CLI::App* sub) {
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) != 0 || a.size() == 2) continue;
+    const std::string name = a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2);
+    bool known = false;
+    const CLI::Option* match = nullptr;
+    for (const CLI::Option* o : sub->get_options()) {
+      for (const auto& l : o->get_lnames())
+        if (l == name) known = true, match = o;
+      for (const auto& f : o->get_fnames())
+        if (f == name) known = true, match = o;
+    }
+    if (!known) return "unknown option '--" + name + "'" + suggest_flag(sub, a);
+    if (match && match->get_expected_min() > 0 && a.find('=') == std::string::npos) ++i;  // skip its value
+  }
+  return "";
+}
+
 // `krill train --config FILE`: the file's options are appended to the command line, except
 // those the command line already gives (it wins). Keys are option names without "--"; "data"
 // is the positional DATA.csv; booleans turn flags on or off (shuffle = false -> --no-shuffle).
@@ -323,6 +346,16 @@ int main(int argc, char** argv) {
       } catch (const krill::Error& e) {
         krill::cli::print_error("train", e.what());
         return 2;
+      }
+    }
+    if (!args.empty()) {
+      for (CLI::App* sc : app.get_subcommands([](const CLI::App*) { return true; })) {
+        if (sc->get_name() != args[0]) continue;
+        if (std::string unknown = find_unknown_option(args, sc); !unknown.empty()) {
+          std::cerr << "krill " << sc->get_name() << ": error: " << unknown << " (run 'krill " << sc->get_name()
+                    << " --help' for the options)\n";
+          return 2;
+        }
       }
     }
     if (std::getenv("KRILL_DEBUG_ARGS"))
