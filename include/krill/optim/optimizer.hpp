@@ -86,15 +86,15 @@ class Optimizer {
 
   // ---- state ----
   // A snapshot of the optimizer (see the layout above).
-  StateDict state_dict() const;
+  virtual StateDict state_dict() const;
   // Restores a snapshot taken from an optimizer of the same kind over the same parameter layout.
   // Throws ValueError (layout, unknown or missing keys), ShapeError or DTypeError naming the key;
   // on error nothing is changed.
-  void load_state_dict(const StateDict& state);
+  virtual void load_state_dict(const StateDict& state);
   // Creates now, for every parameter that has none, the state its first step() would create
   // (Adam/AdamW: step 0 and zero moments, exactly what the first step starts from; SGD with
   // momentum: a zero buffer, see sgd.hpp), so that every rank's state_dict() has the same keys.
-  void init_state();
+  virtual void init_state();
 
   // "SGD", "Adam", "AdamW".
   virtual std::string_view name() const = 0;
