@@ -3,6 +3,7 @@
 // StandardScaler formulas, numpy's legacy permutation — so the prepared tensors are bit-equal to
 // the lab's (tests/data/test_tabular.cpp checks them against tests/oracle/tabular_oracle.py).
 #include "krill/data/tabular.hpp"
+#include "krill/util/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -23,54 +24,14 @@ namespace krill::data {
 
 namespace {
 
+using text::shell_arg;
+using text::show_value;
+using text::trim;
+
 // Integer labels up to this many classes are used as class ids; larger integers are names.
 constexpr std::int64_t kMaxIntegerClasses = 65536;
 // What transform_row treats as missing (CsvOptions' default list).
 const std::vector<std::string> kMissingValues = CsvOptions{}.missing_values;
-
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && is_space(s[b])) ++b;
-  while (e > b && is_space(s[e - 1])) --e;
-  return s.substr(b, e - b);
-}
-
-// A value as shown in messages: quoted, control characters escaped, long values shortened.
-std::string show_value(std::string_view v) {
-  constexpr std::size_t kMax = 60;
-  std::string out = "'";
-  std::size_t n = std::min(v.size(), kMax);
-  for (std::size_t i = 0; i < n; ++i) {
-    char c = v[i];
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\x%02x", static_cast<unsigned char>(c));
-      out += b;
-    } else out += c;
-  }
-  out += "'";
-  if (v.size() > kMax) out += "... (" + std::to_string(v.size()) + " characters)";
-  return out;
-}
-
-// A column name as a command-line argument: quoted when it contains shell-special characters.
-std::string shell_arg(const std::string& name) {
-  bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-  });
-  if (plain) return name;
-  std::string q = "'";
-  for (char c : name) {
-    if (c == '\'') q += "'\\''";
-    else q += c;
-  }
-  return q + "'";
-}
 
 std::string join(const std::vector<std::string>& items, std::size_t max_items = 30) {
   std::string out;
