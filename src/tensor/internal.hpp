@@ -20,6 +20,13 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 DType promote(DType a, DType b);
 // `t` converted to dtype (shares when already of that dtype).
 Tensor as_dtype(const Tensor& t, DType dtype);
+// The same without touching reference counts on the common path: returns `t` itself when it
+// has the dtype, else the converted copy kept in `scratch`.
+inline const Tensor& as_dtype(const Tensor& t, DType dtype, Tensor& scratch) {
+  if (t.dtype() == dtype) return t;
+  scratch = t.to(dtype);
+  return scratch;
+}
 // Refuses in-place writes to tensors autograd must not see change.
 void check_inplace(const Tensor& t, const char* op);
 

@@ -27,7 +27,9 @@ DType prepare_binary(const Tensor& a, const Tensor& b, const char* op, Shape* ou
 Tensor run_binary(BinaryOp k, const Tensor& a0, const Tensor& b0, const char* op, double alpha = 1.0) {
   Shape shape;
   DType dt = prepare_binary(a0, b0, op, &shape);
-  Tensor a = detail::as_dtype(a0, dt), b = detail::as_dtype(b0, dt);
+  Tensor sa, sb;
+  const Tensor& a = detail::as_dtype(a0, dt, sa);
+  const Tensor& b = detail::as_dtype(b0, dt, sb);
   Tensor out = make_tensor(shape, dt, a.device());
   cpu::binary(k, a, b, out, alpha);
   return out;
@@ -262,7 +264,8 @@ static Tensor compare(BinaryOp k, const Tensor& a, const Tensor& b, const char* 
   Shape shape;
   DType dt = prepare_binary(a, b, op, &shape);
   Tensor out = make_tensor(shape, DType::Bool, a.device());
-  cpu::binary(k, detail::as_dtype(a, dt), detail::as_dtype(b, dt), out);
+  Tensor sa, sb;
+  cpu::binary(k, detail::as_dtype(a, dt, sa), detail::as_dtype(b, dt, sb), out);
   return out;
 }
 Tensor eq(const Tensor& a, const Tensor& b) { return compare(BinaryOp::Eq, a, b, "eq"); }

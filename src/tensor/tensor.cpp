@@ -255,7 +255,8 @@ static void check_inplace_broadcast(const Tensor& a, const Tensor& b, const char
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   detail::check_inplace(*this, "add_");
   check_inplace_broadcast(*this, other, "add_");
-  cpu::add_inplace(*this, detail::as_dtype(other, dtype()), alpha);
+  Tensor scratch;
+  cpu::add_inplace(*this, detail::as_dtype(other, dtype(), scratch), alpha);
   bump_version();
   return *this;
 }
@@ -269,7 +270,8 @@ Tensor& Tensor::sub_(const Tensor& other, double alpha) { return add_(other, -al
 Tensor& Tensor::mul_(const Tensor& other) {
   detail::check_inplace(*this, "mul_");
   check_inplace_broadcast(*this, other, "mul_");
-  cpu::mul_inplace(*this, detail::as_dtype(other, dtype()));
+  Tensor scratch;
+  cpu::mul_inplace(*this, detail::as_dtype(other, dtype(), scratch));
   bump_version();
   return *this;
 }
@@ -282,7 +284,8 @@ Tensor& Tensor::mul_(double v) {
 Tensor& Tensor::div_(const Tensor& other) {
   detail::check_inplace(*this, "div_");
   check_inplace_broadcast(*this, other, "div_");
-  cpu::div_inplace(*this, detail::as_dtype(other, dtype()));
+  Tensor scratch;
+  cpu::div_inplace(*this, detail::as_dtype(other, dtype(), scratch));
   bump_version();
   return *this;
 }
