@@ -166,6 +166,8 @@ void backward(const Tensor& root, const Tensor& gradient, bool retain_graph) {
       Edge& e = n->inputs[i];
       if (!e.valid()) continue;
       Tensor& g = grads[i];
+      // a gradient computed in a promoted dtype goes back to the input's dtype
+      if (g.defined() && g.dtype() != e.dtype) g = g.to(e.dtype);
       if (e.leaf) {
         TensorImpl* lf = e.leaf.get();
         if (lf->extra && lf->extra->engine_epoch == epoch) {

@@ -51,6 +51,7 @@ bool should_record(std::initializer_list<const Tensor*> inputs) {
 
 static void wire(Node* node, int i, const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return;
+  node->inputs[i].dtype = t.dtype();
   if (t.grad_fn()) node->inputs[i].node = Ref<Node>::share(t.grad_fn());
   else node->inputs[i].leaf = t.impl_ref();
 }

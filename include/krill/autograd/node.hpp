@@ -14,6 +14,9 @@ struct Node;
 struct Edge {
   Ref<Node> node;
   Ref<TensorImpl> leaf;
+  // The input's dtype. An op that promoted its inputs (float32 with float64) computes gradients
+  // in the promoted dtype; the engine casts them back to this, as PyTorch does.
+  DType dtype = DType::Float32;
   bool valid() const { return node || leaf; }
 };
 
