@@ -8,7 +8,9 @@ Builds nothing. Starts two long-lived workers, build/bench/bench_penguin_step --
 bench/torch_side.py --serve (PyTorch, under --python, default /usr/bin/python3), and asks them
 for timed blocks in turn (krill, torch, then torch, krill on the next round, ...), so slow drift
 in the machine's load hits both alike. The lab benchmark runs `build/krill train ...` and
-bench/torch_lab.py as whole processes, alternating in the same way. Each timed block is watched
+bench/torch_lab.py as whole processes, alternating in the same way; lab_raw does the same for the
+whole lab from the raw CSV (`krill train --config examples/penguins.toml` plus `krill predict
+--row ...`, against bench/torch_lab_raw.py, the notebook's code). Each timed block is watched
 with a CpuMeter: the CPU time other processes used meanwhile (from /proc/stat, minus ours); a
 block during which they used more than --max-foreign cores is repeated (at most --retries
 times, then kept and flagged). Medians over the runs; ratio = PyTorch median / krill median
@@ -38,6 +40,7 @@ BENCHES = {
     "gemm_tiny": ("matmul 20x5 . 5x10", "ns/call", 1.0),
     "gemm_256": ("matmul 256x256 . 256x256", "us/call", 1e3),
     "lab": ("whole lab as a process (100 epochs, save)", "s/process", 1e9),
+    "lab_raw": ("whole lab from penguins.csv (prepare, 100 epochs, save, reload, predict)", "s/lab", 1e9),
 }
 MICRO = ["penguin_step", "add", "gemm_tiny", "gemm_256"]
 
@@ -163,6 +166,28 @@ def run_micro(name, workers, args, log):
                             "check": {impl: ss[-1].get("check") for impl, ss in samples.items()}})
 
 
+def interleave_processes(name, once, args, log):
+    """args.runs rounds of once("krill") and once("pytorch") (alternating which goes first), each
+    under a CpuMeter after waiting for a quiet machine. Returns ({impl: [sample]}, waited_s)."""
+    samples = {"krill": [], "pytorch": []}
+    waited = []
+    for r in range(args.runs):
+        waited.append(round(wait_quiet(args.max_foreign, max_wait_s=args.max_wait), 2))
+        order = ["krill", "pytorch"] if r % 2 == 0 else ["pytorch", "krill"]
+        for impl in order:
+            samples[impl].append(measured(lambda: once(impl), [], args))
+        log(f"  {name} run {r + 1}/{args.runs}: " + ", ".join(
+            f"{impl} {samples[impl][-1]['ns_per_iter'] / 1e9:.3f} s acc {samples[impl][-1]['correct']}/"
+            f"{samples[impl][-1]['total']}"
+            + (f" class {samples[impl][-1]['predicted_class']}" if "predicted_class" in samples[impl][-1] else "")
+            + f" (foreign {samples[impl][-1]['foreign_cpus']:.2f})"
+            for impl in ("krill", "pytorch")))
+    return samples, waited
+
+
+FINAL_RE = re.compile(r"final training loss ([\d.eE+-]+), validation loss ([\d.eE+-]+), accuracy (\d+)/(\d+)")
+
+
 def run_lab(args, krill_cli, log):
     tmp = tempfile.mkdtemp(prefix="krill-bench-lab-")
     data = os.path.join(ROOT, "data")
@@ -183,8 +208,7 @@ def run_lab(args, krill_cli, log):
         if p.returncode != 0:
             raise RuntimeError(f"{impl} lab failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
         if impl == "krill":
-            m = re.search(r"final training loss ([\d.eE+-]+), validation loss ([\d.eE+-]+), accuracy (\d+)/(\d+)",
-                          p.stdout)
+            m = FINAL_RE.search(p.stdout)
             if not m:
                 raise RuntimeError("krill train: no final summary in its output:\n" + p.stdout)
             out = dict(train_loss=float(m[1]), val_loss=float(m[2]), correct=int(m[3]), total=int(m[4]))
@@ -192,18 +216,8 @@ def run_lab(args, krill_cli, log):
             out = json.loads(p.stdout.strip().splitlines()[-1])
         return {"ns_per_iter": ns, **{k: out[k] for k in ("train_loss", "val_loss", "correct", "total")}}
 
-    samples = {"krill": [], "pytorch": []}
-    waited = []
     try:
-        for r in range(args.runs):
-            waited.append(round(wait_quiet(args.max_foreign, max_wait_s=args.max_wait), 2))
-            order = ["krill", "pytorch"] if r % 2 == 0 else ["pytorch", "krill"]
-            for impl in order:
-                samples[impl].append(measured(lambda: once(impl), [], args))
-            log(f"  lab run {r + 1}/{args.runs}: " + ", ".join(
-                f"{impl} {samples[impl][-1]['ns_per_iter'] / 1e9:.3f} s acc {samples[impl][-1]['correct']}/"
-                f"{samples[impl][-1]['total']} (foreign {samples[impl][-1]['foreign_cpus']:.2f})"
-                for impl in ("krill", "pytorch")))
+        samples, waited = interleave_processes("lab", once, args, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     last = {impl: {k: ss[-1][k] for k in ("train_loss", "val_loss", "correct", "total")} for impl, ss in samples.items()}
@@ -211,6 +225,67 @@ def run_lab(args, krill_cli, log):
                      extra={"final": last, "argv": argv,
                             "same_accuracy": last["krill"]["correct"] == last["pytorch"]["correct"]
                             and last["krill"]["total"] == last["pytorch"]["total"]})
+
+
+# The new penguin of the lab: raw values for krill predict --row (Island, CulmenLength, CulmenDepth,
+# FlipperLength, BodyMass), the notebook's x_new = [[1, 50.4, 15.3, 20, 50]] once prepared.
+LAB_ROW = "Dream,50.4,15.3,200,5000"
+LAB_CLASS = 1  # what PyTorch predicts for it
+
+
+def run_lab_raw(args, krill_cli, log):
+    """The whole lab from data/penguins.csv: krill as the two processes a user runs (train with the
+    lab's config, then predict, which reloads the model directory), timed together; PyTorch as one
+    process running the notebook's code (bench/torch_lab_raw.py)."""
+    tmp = tempfile.mkdtemp(prefix="krill-bench-lab-raw-")
+    model = os.path.join(tmp, "krill")
+    argv = {
+        "krill": [[krill_cli, "train", "--config", os.path.join("examples", "penguins.toml"), "--out", model, "--force",
+                   "-q"],
+                  [krill_cli, "predict", model, "--row", LAB_ROW]],
+        "pytorch": [[args.python, os.path.join(HERE, "torch_lab_raw.py"), "--threads", str(args.threads), "--out",
+                     os.path.join(tmp, "pytorch")]],
+    }
+
+    def once(impl):
+        procs = []
+        t0 = time.perf_counter_ns()
+        for cmd in argv[impl]:  # the config's data path is relative to the repository root
+            procs.append(subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT))
+            if procs[-1].returncode != 0:
+                break
+        ns = time.perf_counter_ns() - t0
+        for cmd, p in zip(argv[impl], procs):
+            if p.returncode != 0:
+                raise RuntimeError(f"{impl} lab_raw failed ({p.returncode}): {' '.join(cmd)}\n"
+                                   f"{p.stderr.strip()[-2000:]}")
+        if impl == "krill":
+            m = FINAL_RE.search(procs[0].stdout)
+            c = re.search(r"Predicted class: .* \(id (\d+), probability ([\d.eE+-]+)\)", procs[1].stdout)
+            if not m or not c:
+                raise RuntimeError("krill: no final summary or prediction in its output:\n" + procs[0].stdout +
+                                   procs[1].stdout)
+            out = dict(train_loss=float(m[1]), val_loss=float(m[2]), correct=int(m[3]), total=int(m[4]),
+                       predicted_class=int(c[1]), probability=float(c[2]))
+        else:
+            j = json.loads(procs[0].stdout.strip().splitlines()[-1])
+            out = dict(j, probability=j["probabilities"][j["predicted_class"]])
+        return {"ns_per_iter": ns, **{k: out[k] for k in ("train_loss", "val_loss", "correct", "total",
+                                                          "predicted_class", "probability")}}
+
+    try:
+        samples, waited = interleave_processes("lab_raw", once, args, log)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    keys = ("train_loss", "val_loss", "correct", "total", "predicted_class", "probability")
+    last = {impl: {k: ss[-1][k] for k in keys} for impl, ss in samples.items()}
+    return summarize("lab_raw", {impl: [s["ns_per_iter"] for s in ss] for impl, ss in samples.items()}, samples,
+                     waited, extra={
+                         "final": last, "argv": argv,
+                         "same_accuracy": last["krill"]["correct"] == last["pytorch"]["correct"]
+                         and last["krill"]["total"] == last["pytorch"]["total"],
+                         "both_predict_class_1": all(s["predicted_class"] == LAB_CLASS
+                                                     for ss in samples.values() for s in ss)})
 
 
 def summarize(name, ns, samples, waited, extra):
@@ -292,6 +367,16 @@ def print_table(results, info, out=sys.stdout):
                                                  f["pytorch"]["total"], "same" if r["same_accuracy"] else "DIFFERENT",
                                                  f["krill"]["train_loss"], f["krill"]["val_loss"],
                                                  f["pytorch"]["train_loss"], f["pytorch"]["val_loss"]), file=out)
+        if r["bench"] == "lab_raw":
+            f = r["final"]
+            print("lab_raw final accuracy: krill {}/{}, PyTorch {}/{} ({}); predicted class for x_new: krill {} (p={:.4f}),"
+                  " PyTorch {} (p={:.4f}) ({}); final train/val loss: krill {:.6f}/{:.6f}, PyTorch {:.6f}/{:.6f}".format(
+                      f["krill"]["correct"], f["krill"]["total"], f["pytorch"]["correct"], f["pytorch"]["total"],
+                      "same" if r["same_accuracy"] else "DIFFERENT", f["krill"]["predicted_class"],
+                      f["krill"]["probability"], f["pytorch"]["predicted_class"], f["pytorch"]["probability"],
+                      "both class 1 in every run" if r["both_predict_class_1"] else "NOT class 1 in every run",
+                      f["krill"]["train_loss"], f["krill"]["val_loss"], f["pytorch"]["train_loss"],
+                      f["pytorch"]["val_loss"]), file=out)
     print("krill runtime:", info["krill_runtime_info"].replace("\n", "\n  "), file=out)
     pw = info.get("pytorch_worker")
     if pw:
@@ -331,7 +416,8 @@ def main():
     build = os.path.abspath(args.build)
     bench_bin = os.path.join(build, "bench", "bench_penguin_step")
     krill_cli = os.path.join(build, "krill")
-    for path, target in ((bench_bin, "bench_penguin_step"), (krill_cli, "krill_cli")):
+    needed = ((bench_bin, "bench_penguin_step"),) if any(b in MICRO for b in only) else ()
+    for path, target in needed + ((krill_cli, "krill_cli"),):
         if not os.access(path, os.X_OK):
             sys.exit(f"run_bench.py: {path} not found; build it first: cmake --build {args.build} --target {target}")
 
@@ -357,6 +443,9 @@ def main():
     if "lab" in only:
         log(f"lab: {BENCHES['lab'][0]}")
         results.append(run_lab(args, krill_cli, log))
+    if "lab_raw" in only:
+        log(f"lab_raw: {BENCHES['lab_raw'][0]}")
+        results.append(run_lab_raw(args, krill_cli, log))
     info["loadavg_end"] = os.getloadavg()
     print_table(results, info)
     if args.json:
