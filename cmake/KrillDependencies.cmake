@@ -52,3 +52,20 @@ add_library(krill_deps_plplot INTERFACE)
 target_link_libraries(krill_deps_plplot INTERFACE ${KRILL_PLPLOT_LIB})
 target_include_directories(krill_deps_plplot INTERFACE ${KRILL_PLPLOT_INCLUDE})
 add_library(krill_deps::plplot ALIAS krill_deps_plplot)
+
+# MPI (Debian's OpenMPI: libopenmpi-dev) is the CPU transport of krill::dist. Located by path like
+# the others (not FindMPI's imported target) so the exported package can carry it; only the C
+# bindings are used (libmpi), never the deprecated C++ ones.
+find_path(KRILL_MPI_INCLUDE NAMES mpi.h
+          PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openmpi/include /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/mpi)
+find_library(KRILL_MPI_LIB NAMES mpi PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openmpi/lib)
+if(NOT KRILL_MPI_INCLUDE OR NOT KRILL_MPI_LIB)
+  message(FATAL_ERROR "MPI not found: apt-get install libopenmpi-dev openmpi-bin")
+endif()
+add_library(krill_deps_mpi INTERFACE)
+target_link_libraries(krill_deps_mpi INTERFACE ${KRILL_MPI_LIB})
+target_include_directories(krill_deps_mpi INTERFACE ${KRILL_MPI_INCLUDE})
+target_compile_definitions(krill_deps_mpi INTERFACE OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)  # C bindings only
+add_library(krill_deps::mpi ALIAS krill_deps_mpi)
+# The launcher the MPI tests (tests/dist.cmake) and `krill launch` run.
+find_program(KRILL_MPIEXEC NAMES mpirun mpiexec)

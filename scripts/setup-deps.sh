@@ -10,6 +10,7 @@ packages=(
   libdnnl-dev libopenblas-openmp-dev    # oneDNN; OpenBLAS built with OpenMP (one thread pool)
   libcli11-dev nlohmann-json3-dev libstb-dev libtomlplusplus-dev
   libsqlite3-dev zlib1g-dev libplplot-dev plplot-driver-cairo
+  libopenmpi-dev openmpi-bin           # MPI: krill::dist's CPU transport and mpirun
   libgtest-dev libgmock-dev
 )
 for arg in "$@"; do

@@ -26,4 +26,5 @@
 #include "krill/optim/adam.hpp"
 #include "krill/optim/adamw.hpp"
 #include "krill/train/trainer.hpp"
+#include "krill/dist/dist.hpp"
 #include "krill/util/runtime_info.hpp"
