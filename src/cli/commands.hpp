@@ -36,7 +36,17 @@ struct TrainArgs {
   bool verbose = false;
 };
 
-int run_train(const TrainArgs& args);
+int run_train(const TrainArgs& args);  // calls check_train_args first
+
+// Checks what a parser cannot: DATA.csv or --train with --validation (one form, complete),
+// --test-size in (0, 1), --oversample >= 1, --scale items, --momentum only with sgd, --hidden
+// not empty. Throws ValueError naming the flag.
+void check_train_args(const TrainArgs& args);
+
+// The items of a list flag given once or more ("--features A,B --features C"): comma-separated,
+// spaces around items ignored, an item in double quotes may hold commas ("\"Mass, g\"").
+// Throws ValueError naming the flag for an empty list or item ("A,,B").
+std::vector<std::string> split_list(const std::string& flag, const std::vector<std::string>& values);
 
 // Parses --hidden "10,10" (decimal positive widths, comma-separated, no empty items); throws
 // ValueError saying what is wrong with it.

@@ -2,7 +2,12 @@
 
 #include <toml++/toml.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "krill/util/error.hpp"
 
@@ -28,9 +33,17 @@ std::string scalar_text(const toml::node& n, const std::string& path, const std:
 }  // namespace
 
 std::vector<ConfigEntry> read_config_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw ValueError("--config " + path + ": no such file");
+  if (std::filesystem::is_directory(path, ec)) throw ValueError("--config " + path + " is a directory, not a TOML file");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw ValueError("--config " + path + ": cannot read: " + std::strerror(errno));
+  std::stringstream text;
+  text << f.rdbuf();
+  if (f.bad()) throw ValueError("--config " + path + ": cannot read: " + std::strerror(errno));
   toml::table tbl;
   try {
-    tbl = toml::parse_file(path);
+    tbl = toml::parse(text.str(), path);
   } catch (const toml::parse_error& e) {
     throw ValueError("--config " + path + " line " + std::to_string(e.source().begin.line) + ": " +
                      std::string(e.description()));
@@ -40,6 +53,9 @@ std::vector<ConfigEntry> read_config_file(const std::string& path) {
     ConfigEntry e;
     e.key = std::string(k.str());
     e.line = static_cast<int>(node.source().begin.line);
+    if (node.is_table() && node.as_table()->is_inline())
+      throw ValueError("--config " + path + " line " + std::to_string(e.line) + ": '" + e.key +
+                       "' is a table; give a string, number, boolean or array (e.g. hidden = [10, 10])");
     if (node.is_table())
       throw ValueError("--config " + path + " line " + std::to_string(e.line) + ": [" + e.key +
                        "] sections are not used; write the options at the top level (e.g. label = \"Species\")");

@@ -11,8 +11,11 @@
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <cctype>
+#include <map>
 #include <set>
 #include <new>
+#include <utility>
 
 #include "commands.hpp"
 #include "config_file.hpp"
@@ -50,6 +53,19 @@ CLI::Validator finite_non_negative(std::string what) {
         return "";
       },
       "NUMBER>=0");
+}
+
+// --test-size: a fraction strictly between 0 and 1.
+CLI::Validator fraction_open01() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        double v = 0;
+        auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !(v > 0 && v < 1))
+          return "must be a fraction strictly between 0 and 1 (0.3 = 30% of the rows for validation), got '" + s + "'";
+        return "";
+      },
+      "FRACTION");
 }
 
 CLI::Validator hidden_widths() {
@@ -114,6 +130,12 @@ std::string describe_leftovers(const CLI::App& app, const CLI::App* sub) {
       names += (names.empty() ? "" : ", ") + s->get_name();
     return "unknown command '" + left.front() + "' (commands: " + names + ")";
   }
+  std::size_t positionals = 0;
+  for (const CLI::Option* o : sub->get_options()) positionals += o->get_positional() ? 1 : 0;
+  if (positionals > 0)
+    return "unexpected argument '" + left.front() + "' (" + sub->get_name() + " takes " +
+           (sub->get_name() == "train" ? std::string("one DATA.csv") : std::string("one MODEL_DIR")) +
+           "; flags start with --)";
   return "unexpected argument '" + left.front() + "' (" + sub->get_name() + " takes no positional arguments; flags start with --)";
 }
 
@@ -169,23 +191,50 @@ std::string find_unknown_option(const std::vector<std::string>& args, const CLI:
   return "";
 }
 
+// Where each option taken from a --config file was set ("--config FILE line N"), by option
+// name ("epochs", "data"), so that an error about its value can point there.
+std::map<std::string, std::string> g_config_origin;
+
+// " (set in --config FILE line N)" when `message` is about an option that came from the config
+// file (it starts with "--NAME" or "data:"), else "".
+std::string config_note(const std::string& message) {
+  std::string name;
+  if (message.rfind("--", 0) == 0) {
+    std::size_t e = 2;
+    while (e < message.size() && (std::isalnum(static_cast<unsigned char>(message[e])) || message[e] == '-')) ++e;
+    name = message.substr(2, e - 2);
+  } else if (message.rfind("data:", 0) == 0) {
+    name = "data";
+  }
+  auto it = g_config_origin.find(name);
+  return it == g_config_origin.end() ? "" : " (set in " + it->second + ")";
+}
+
 // `krill train --config FILE`: the file's options are appended to the command line, except
-// those the command line already gives (it wins). Keys are option names without "--"; "data"
-// is the positional DATA.csv; booleans turn flags on or off (shuffle = false -> --no-shuffle).
+// those the command line already gives (it wins; DATA.csv there also drops the file's
+// train/validation, and --train/--validation there its data). Keys are option names without
+// "--"; "data" is the positional DATA.csv; booleans turn flags on or off (shuffle = false ->
+// --no-shuffle); arrays become comma-separated lists.
 std::vector<std::string> expand_config(const std::vector<std::string>& args, const CLI::App* sub) {
   std::size_t cfg_at = args.size();
   std::string file;
   for (std::size_t i = 1; i < args.size(); ++i) {
-    if (args[i] == "--config" && i + 1 < args.size()) {
-      cfg_at = i;
-      file = args[i + 1];
-      break;
+    std::string value;
+    if (args[i] == "--config") {
+      if (i + 1 >= args.size() || args[i + 1].empty() || args[i + 1].rfind("--", 0) == 0)
+        throw krill::ValueError("--config needs a value: the TOML file to read (e.g. --config examples/penguins.toml)");
+      value = args[i + 1];
+    } else if (args[i].rfind("--config=", 0) == 0) {
+      value = args[i].substr(9);
+      if (value.empty())
+        throw krill::ValueError("--config needs a value: the TOML file to read (e.g. --config examples/penguins.toml)");
+    } else {
+      if (args[i] == "--") break;
+      continue;
     }
-    if (args[i].rfind("--config=", 0) == 0) {
-      cfg_at = i;
-      file = args[i].substr(9);
-      break;
-    }
+    if (cfg_at != args.size()) throw krill::ValueError("--config was given more than once (one config file per run)");
+    cfg_at = i;
+    file = value;
   }
   if (cfg_at == args.size()) return args;
   std::vector<std::string> out;
@@ -204,7 +253,7 @@ std::vector<std::string> expand_config(const std::vector<std::string>& args, con
     return nullptr;
   };
   std::set<const CLI::Option*> given;
-  bool positional_given = false;
+  bool positional_given = false;  // DATA.csv on the command line
   for (std::size_t i = 1; i < out.size(); ++i) {
     const std::string& a = out[i];
     if (a.rfind("--", 0) == 0) {
@@ -221,14 +270,21 @@ std::vector<std::string> expand_config(const std::vector<std::string>& args, con
       positional_given = true;
     }
   }
+  // The command line's choice of data wins as a whole: DATA.csv there drops the file's
+  // train/validation, and --train or --validation there drops the file's data.
+  const bool presplit_given = given.count(find_opt("train")) || given.count(find_opt("validation"));
   std::vector<krill::cli::ConfigEntry> entries = krill::cli::read_config_file(file);
   for (const auto& e : entries) {
     const std::string where = "--config " + file + " line " + std::to_string(e.line);
     if (e.key == "data") {
       if (e.values.size() != 1) throw krill::ValueError(where + ": 'data' takes one file name");
-      if (!positional_given) out.insert(out.begin() + 1, e.values[0]);
+      if (!positional_given && !presplit_given) {
+        out.insert(out.begin() + 1, e.values[0]);
+        g_config_origin["data"] = where;
+      }
       continue;
     }
+    if ((e.key == "train" || e.key == "validation") && positional_given) continue;
     const CLI::Option* o = find_opt(e.key);
     if (!o || e.key == "config" || e.key == "help") {
       std::string known = "data";
@@ -239,6 +295,7 @@ std::vector<std::string> expand_config(const std::vector<std::string>& args, con
                               " (options: " + known + ")");
     }
     if (given.count(o)) continue;  // the command line wins
+    g_config_origin[e.key] = where;
     if (o->get_expected_min() == 0) {  // a flag
       if (!e.is_bool || e.values.size() != 1)
         throw krill::ValueError(where + ": '" + e.key + "' is a switch: write " + e.key + " = true or false");
@@ -253,7 +310,16 @@ std::vector<std::string> expand_config(const std::vector<std::string>& args, con
     }
     if (e.is_bool) throw krill::ValueError(where + ": '" + e.key + "' takes a value, not true/false");
     std::string joined;
-    for (const auto& v : e.values) joined += (joined.empty() ? "" : ",") + v;
+    for (const auto& v : e.values) {
+      std::string item = v;
+      const bool list = e.key == "features" || e.key == "categorical" || e.key == "scale";  // see split_list
+      if (list && item.find_first_of(",\"") != std::string::npos) {  // keep it one list item
+        item = "\"";
+        for (char ch : v) item += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+        item += "\"";
+      }
+      joined += (joined.empty() ? "" : ",") + item;
+    }
     out.push_back("--" + e.key + "=" + joined);
   }
   return out;
@@ -269,7 +335,8 @@ int main(int argc, char** argv) {
 
   // ---- train ----
   krill::cli::TrainArgs t;
-  std::vector<std::string> hidden{"10", "10"};
+  std::string hidden = "10,10";
+  std::vector<std::string> features, categorical, scale;  // as given (each may hold a comma-separated list)
   auto* train = app.add_subcommand("train", "Train an MLP classifier on a CSV file (or on pre-split CSV files)");
   std::string config_file;  // expanded before parsing (see expand_config)
   train->add_option("--config", config_file, "Read options from a TOML file (option = value per line; flags on the command line win)")
@@ -280,24 +347,25 @@ int main(int argc, char** argv) {
   train->add_option("--validation", t.validation_csv, "Pre-split validation CSV with the same columns")
       ->check(CLI::ExistingFile)->group("Input");
   train->add_option("--label", t.label, "Column holding the class (text names or integer ids)")->required()->group("Input");
-  train->add_option("--features", t.features, "Feature columns, comma-separated (default: every column but the label)")
-      ->delimiter(',')->allow_extra_args(false)->group("Preparation");
-  train->add_option("--categorical", t.categorical, "Text columns to encode as indexes of their sorted values")
-      ->delimiter(',')->allow_extra_args(false)->group("Preparation");
-  train->add_option("--scale", t.scale, "Multiply columns by factors: COLUMN=FACTOR,... (e.g. FlipperLength=0.1)")
-      ->delimiter(',')->allow_extra_args(false)->group("Preparation");
+  // Lists are split by krill::cli::split_list, not by CLI11 (which silently drops empty items).
+  train->add_option("--features", features, "Feature columns, comma-separated (default: every column but the label)")
+      ->allow_extra_args(false)->group("Preparation");
+  train->add_option("--categorical", categorical, "Text columns to encode as indexes of their sorted values")
+      ->allow_extra_args(false)->group("Preparation");
+  train->add_option("--scale", scale, "Multiply columns by factors: COLUMN=FACTOR,... (e.g. FlipperLength=0.1)")
+      ->allow_extra_args(false)->group("Preparation");
   train->add_flag("--standardize", t.standardize, "Standardise features (mean/std fitted on the training split)")->group("Preparation");
   train->add_flag("--dropna,!--no-dropna", t.dropna, "Drop rows with a missing value in a used column (default) or fail on them")
       ->group("Preparation");
   train->add_option("--oversample", t.oversample, "Repeat the whole table N times before the split (the lab uses 4)")
       ->check(integer_in_range(1, 1'000'000, "a positive integer"))->capture_default_str()->group("Preparation");
   train->add_option("--test-size", t.test_size, "Fraction of rows held out for validation")
-      ->check(finite_non_negative("a fraction between 0 and 1"))->capture_default_str()->group("Preparation");
+      ->check(fraction_open01())->capture_default_str()->group("Preparation");
   train->add_option("--seed", t.seed, "Random seed for the split, initialisation and shuffling")
       ->check(integer_in_range(0, std::numeric_limits<std::uint64_t>::max(), "a non-negative integer"))
       ->capture_default_str()->group("Preparation");
   train->add_option("--hidden", hidden, "Hidden layer widths, comma-separated")
-      ->delimiter(',')->allow_extra_args(false)->check(hidden_widths())->capture_default_str()->group("Model");
+      ->check(hidden_widths())->capture_default_str()->group("Model");
   train->add_option("--batch-size", t.batch_size, "Mini-batch size")
       ->check(integer_in_range(1, std::numeric_limits<std::int32_t>::max(), "a positive integer"))
       ->capture_default_str()->group("Training");
@@ -373,6 +441,7 @@ int main(int argc, char** argv) {
     if (msg.empty() && (dynamic_cast<const CLI::RequiredError*>(&e) || dynamic_cast<const CLI::ExtrasError*>(&e)))
       msg = describe_leftovers(app, sub);
     if (msg.empty()) msg = describe_parse_error(e);
+    msg += config_note(msg);
     std::cerr << where << ": error: " << msg << " (run '" << where << " --help' for the options)\n";
     return 2;
   }
@@ -382,17 +451,37 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string command = app.get_subcommands().empty() ? "" : app.get_subcommands().front()->get_name();
+  // What the parser cannot check: list items, and options that go (or do not go) together.
   try {
     if (train->parsed()) {
-      std::string joined;
-      for (const auto& h : hidden) joined += (joined.empty() ? "" : ",") + h;
-      t.hidden = krill::cli::parse_hidden(joined);
-      return krill::cli::run_train(t);
+      t.hidden = krill::cli::parse_hidden(hidden);
+      t.features = krill::cli::split_list("--features", features);
+      t.categorical = krill::cli::split_list("--categorical", categorical);
+      t.scale = krill::cli::split_list("--scale", scale);
+      krill::cli::check_train_args(t);
     }
+    if (predict->parsed()) {
+      const std::pair<const char*, const std::string*> values[] = {
+          {"--features", &pr.features}, {"--row", &pr.row}, {"--input", &pr.input}, {"--output", &pr.output}};
+      for (const auto& [flag, value] : values)
+        if (predict->get_option(flag)->count() > 0 && value->empty())
+          throw krill::ValueError(std::string(flag) + " is empty: give " +
+                                  (std::string(flag) == "--features" ? "the encoded values, e.g. --features \"1,50.4,15.3,20,50\""
+                                   : std::string(flag) == "--row"    ? "the raw values, e.g. --row \"Dream,50.4,15.3,200,5000\""
+                                                                     : "a CSV file name"));
+    }
+  } catch (const krill::Error& e) {
+    std::string msg = e.what();
+    krill::cli::print_error(command, msg + (train->parsed() ? config_note(msg) : ""));
+    return 2;
+  }
+  try {
+    if (train->parsed()) return krill::cli::run_train(t);
     if (inspect->parsed()) return krill::cli::run_inspect(ins);
     if (predict->parsed()) return krill::cli::run_predict(pr);
   } catch (const krill::Error& e) {
-    krill::cli::print_error(command, e.what());
+    std::string msg = e.what();
+    krill::cli::print_error(command, msg + (train->parsed() ? config_note(msg) : ""));
     return 1;
   } catch (const std::bad_alloc&) {
     krill::cli::print_error(command, "out of memory (the data or the model is too large for this machine)");

@@ -1,13 +1,17 @@
 // krill inspect and krill predict: read a model directory and show or use it.
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <new>
 #include <sstream>
+#include <stdexcept>
 
 #include "commands.hpp"
 #include "krill/data/csv.hpp"
@@ -44,6 +48,14 @@ void print_prediction_text(const training::SavedModel& m, const float* probs, st
   std::printf("\n");
 }
 
+// A CSV field, quoted (RFC 4180) when it holds a delimiter, a quote or a line break.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
 nlohmann::json prediction_json(const training::SavedModel& m, const float* probs, std::int64_t id) {
   nlohmann::json j;
   j["class"] = m.pipeline.classes[id];
@@ -53,10 +65,26 @@ nlohmann::json prediction_json(const training::SavedModel& m, const float* probs
   return j;
 }
 
+// load_model_dir, with a config.json whose sizes are absurd (a corrupt or edited file: a
+// network too large to build) reported as such, naming the file, instead of "out of memory".
+training::SavedModel load_model(const std::string& dir) {
+  try {
+    return training::load_model_dir(dir);
+  } catch (const std::bad_alloc&) {
+    throw training::InvalidModelDirectoryError(
+        dir + " is not a valid krill model directory: the network that config.json describes (\"architecture\": "
+              "in_features, hidden, num_classes) is too large to build in memory; is config.json corrupt?");
+  } catch (const std::length_error&) {
+    throw training::InvalidModelDirectoryError(
+        dir + " is not a valid krill model directory: the network that config.json describes (\"architecture\": "
+              "in_features, hidden, num_classes) is too large to build; is config.json corrupt?");
+  }
+}
+
 }  // namespace
 
 int run_inspect(const InspectArgs& a) {
-  training::SavedModel m = training::load_model_dir(a.model_dir);
+  training::SavedModel m = load_model(a.model_dir);
   const auto& arch = m.architecture;
   std::printf("Model directory: %s\n", a.model_dir.c_str());
   std::printf("Architecture: MLP %lld", static_cast<long long>(arch.in_features));
@@ -89,7 +117,7 @@ int run_inspect(const InspectArgs& a) {
       Tensor c = t.contiguous();
       const float* p = c.data_ptr<float>();
       const std::int64_t cols = t.ndim() == 2 ? t.size(1) : t.numel();
-      for (std::int64_t i = 0; i < t.numel(); ++i) std::printf("%s%.8g%s", i % cols ? " " : "  ", p[i], (i + 1) % cols ? "" : "\n");
+      for (std::int64_t i = 0; i < t.numel(); ++i) std::printf("%s%.9g%s", i % cols ? " " : "  ", p[i], (i + 1) % cols ? "" : "\n");  // 9 digits: exact floats
     } else {
       std::cout << t << "\n";
     }
@@ -105,7 +133,20 @@ int run_predict(const PredictArgs& a) {
                                 : "give only one of --features, --row and --input");
   if (!a.output.empty() && a.input.empty()) throw ValueError("--output goes with --input (a whole file to predict)");
   if (a.format != "text" && a.format != "json") throw ValueError("--format must be text or json, got '" + a.format + "'");
-  training::SavedModel m = training::load_model_dir(a.model_dir);
+  if (!a.output.empty()) {  // never write the predictions over the input or into the model
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::equivalent(a.output, a.input, ec))
+      throw ValueError("--output " + a.output + " is the --input file; write the predictions to another file");
+    if (fs::is_directory(a.output, ec)) throw ValueError("--output " + a.output + " is a directory; give a file name");
+    const fs::path out = fs::weakly_canonical(fs::absolute(a.output, ec), ec);
+    const fs::path model = fs::weakly_canonical(fs::absolute(a.model_dir, ec), ec);
+    const auto [mi, oi] = std::mismatch(model.begin(), model.end(), out.begin(), out.end());
+    if (!model.empty() && mi == model.end())
+      throw ValueError("--output " + a.output + " is inside the model directory " + a.model_dir +
+                       "; write the predictions elsewhere");
+  }
+  training::SavedModel m = load_model(a.model_dir);
   const auto names = m.pipeline.feature_names();
   const std::int64_t nf = m.pipeline.num_features();
 
@@ -133,7 +174,12 @@ int run_predict(const PredictArgs& a) {
     }
   } else if (!a.row.empty()) {
     std::vector<std::string> vals = split_values(a.row, "--row");
-    std::vector<float> f = m.pipeline.transform_row(vals);
+    std::vector<float> f;
+    try {
+      f = m.pipeline.transform_row(vals);
+    } catch (const ValueError& e) {
+      throw ValueError(std::string("--row: ") + e.what());
+    }
     x = tensor(f, {1, nf});
   } else {
     table = data::read_csv(a.input);
@@ -150,34 +196,33 @@ int run_predict(const PredictArgs& a) {
     // CSV with the input's row number, the class, its id and one probability column per class
     std::ostringstream os;
     os << "row,class,class_id";
-    for (const auto& c : m.pipeline.classes) os << ",p_" << c;
+    for (const auto& c : m.pipeline.classes) os << "," << csv_field("p_" + c);
     os << "\n";
     char buf[64];
     for (std::int64_t i = 0; i < n; ++i) {
-      const std::string& cls = m.pipeline.classes[static_cast<std::size_t>(ids[i])];
-      const bool quote = cls.find_first_of(",\"\n") != std::string::npos;
-      std::string q = cls;
-      if (quote) {
-        q = "\"";
-        for (char ch : cls) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-        q += "\"";
-      }
-      os << (i + 1) << "," << q << "," << ids[i];
+      os << (i + 1) << "," << csv_field(m.pipeline.classes[static_cast<std::size_t>(ids[i])]) << "," << ids[i];
       for (std::int64_t c = 0; c < nc; ++c) {
         std::snprintf(buf, sizeof buf, ",%.9g", probs[i * nc + c]);
         os << buf;
       }
       os << "\n";
     }
+    // Written beside the target and renamed over it: an existing file is replaced only by a
+    // complete one, and a failure leaves nothing behind.
     const std::string tmp = a.output + ".tmp";
+    auto fail = [&](const std::string& what) {
+      const int err = errno;
+      std::remove(tmp.c_str());
+      throw IOError("--output " + a.output + ": " + what + ": " + std::strerror(err));
+    };
     {
       std::ofstream f(tmp, std::ios::binary);
-      if (!f) throw IOError("--output " + a.output + ": cannot write: " + std::strerror(errno));
+      if (!f) fail("cannot write");
       f << os.str();
-      if (!f) throw IOError("--output " + a.output + ": write failed: " + std::strerror(errno));
+      f.flush();
+      if (!f) fail("write failed");
     }
-    if (std::rename(tmp.c_str(), a.output.c_str()) != 0)
-      throw IOError("--output " + a.output + ": cannot move the file into place: " + std::strerror(errno));
+    if (std::rename(tmp.c_str(), a.output.c_str()) != 0) fail("cannot move the file into place");
   }
 
   if (a.format == "json") {

@@ -250,8 +250,7 @@ void write_loss_plot(const std::string& path, const std::vector<training::EpochR
 
 }  // namespace
 
-int run_train(const TrainArgs& a) {
-  if (a.verbose) std::cerr << describe_runtime();
+void check_train_args(const TrainArgs& a) {
   const bool presplit = !a.train_csv.empty() || !a.validation_csv.empty();
   if (presplit && !a.data_csv.empty())
     throw ValueError("give either DATA.csv (krill splits it, --test-size) or --train and --validation, not both");
@@ -264,9 +263,65 @@ int run_train(const TrainArgs& a) {
   if (a.hidden.empty()) throw ValueError("--hidden: give at least one hidden layer width, e.g. --hidden 10,10");
   if (a.optimizer != "sgd" && a.momentum != 0)
     throw ValueError("--momentum applies to --optimizer sgd only (" + a.optimizer + " has no momentum option)");
-  if (!(a.test_size > 0 && a.test_size < 1))
-    throw ValueError("--test-size must be a fraction between 0 and 1 (e.g. 0.3), got " + std::to_string(a.test_size));
+  if (!(a.test_size > 0 && a.test_size < 1)) {
+    char got[64];
+    std::snprintf(got, sizeof got, "%g", a.test_size);
+    throw ValueError(std::string("--test-size must be a fraction strictly between 0 and 1 (e.g. 0.3), got ") + got);
+  }
   if (a.oversample < 1) throw ValueError("--oversample must be at least 1, got " + std::to_string(a.oversample));
+  (void)parse_scale(a.scale);
+}
+
+std::vector<std::string> split_list(const std::string& flag, const std::vector<std::string>& values) {
+  std::vector<std::string> items;
+  for (const std::string& v : values) {
+    const std::string example = flag == "--scale" ? " (e.g. --scale FlipperLength=0.1,BodyMass=0.01)"
+                                                  : " (e.g. " + flag + " Island,Sex)";
+    std::size_t i = 0;
+    for (int n = 1;; ++n) {
+      while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+      std::string item;
+      bool quoted = false;
+      if (i < v.size() && v[i] == '"') {
+        quoted = true;
+        for (++i;; ++i) {
+          if (i >= v.size()) throw ValueError(flag + ": '" + v + "' has an unterminated quote" + example);
+          if (v[i] == '"') {
+            if (i + 1 < v.size() && v[i + 1] == '"') {
+              item += '"';
+              ++i;
+              continue;
+            }
+            ++i;
+            break;
+          }
+          item += v[i];
+        }
+        while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+        if (i < v.size() && v[i] != ',')
+          throw ValueError(flag + ": '" + v + "': text after the closing quote of item " + std::to_string(n) +
+                           " (quote whole items" + (flag == "--scale" ? ": \"Flipper, mm=0.1\")" : ")") + example);
+      } else {
+        while (i < v.size() && v[i] != ',') item += v[i++];
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.pop_back();
+      }
+      if (item.empty() && !quoted) {
+        if (v.find_first_not_of(" \t") == std::string::npos) throw ValueError(flag + " is empty: give one or more items" + example);
+        throw ValueError(flag + ": item " + std::to_string(n) + " of '" + v + "' is empty" + example);
+      }
+      items.push_back(item);
+      if (i >= v.size()) break;
+      ++i;  // the comma
+      if (i >= v.size()) throw ValueError(flag + ": '" + v + "' ends with a comma (an empty item)" + example);
+    }
+  }
+  return items;
+}
+
+int run_train(const TrainArgs& a) {
+  if (a.verbose) std::cerr << describe_runtime();
+  check_train_args(a);
+  const bool presplit = !a.train_csv.empty() || !a.validation_csv.empty();
   // Refuse an existing or unwritable output before spending time on training.
   check_output(a);
 

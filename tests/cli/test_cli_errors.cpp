@@ -1,13 +1,18 @@
 // `krill train` on bad input: every misuse (unknown or missing flags, bad flag values,
 // unreadable / empty / binary / malformed CSVs, unknown columns, bad labels, bad initial
-// weights, an existing output directory) ends with exit code 1 or 2 — never a signal — and one
-// line on stderr, "krill train: error: ...", that names the flag, file, line or column; and
-// leaves no output directory (nor a hidden staging directory) behind.
+// weights, an existing output directory; on raw CSVs: text in numeric columns, unknown
+// --categorical / --scale / --features columns, malformed --scale, bad --test-size /
+// --oversample, too few rows, DATA.csv and --train together; bad --config files) ends with exit
+// code 1 or 2 — never a signal — and one line on stderr, "krill train: error: ...", that names
+// the flag, file, line or column; and leaves no output directory (nor a hidden staging
+// directory) behind. Exit code 2 is a bad command line (or config file), 1 bad data.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,7 +30,9 @@ namespace {
 // Input files for the cases, made once per test program.
 struct Inputs {
   std::string dir;
-  std::string train, val;  // valid penguin CSVs (a slice of the bundled split, so runs are short)
+  // Valid penguin CSVs: a slice of the bundled split, so runs are short, whose validation rows
+  // do not occur in the training slice (else krill rightly warns about leakage on stderr).
+  std::string train, val;
   std::string header;      // the header line
   std::vector<std::string> train_rows, val_rows;
 
@@ -51,7 +58,9 @@ const Inputs& inputs() {
     auto val_lines = split_lines(read_text(source_dir() + "/data/penguins_val.csv"));
     in.header = train_lines.at(0);
     in.train_rows.assign(train_lines.begin() + 1, train_lines.begin() + 121);
-    in.val_rows.assign(val_lines.begin() + 1, val_lines.begin() + 61);
+    const std::set<std::string> in_train(in.train_rows.begin(), in.train_rows.end());
+    for (std::size_t i = 1; i < val_lines.size() && in.val_rows.size() < 60; ++i)
+      if (!in_train.count(val_lines[i])) in.val_rows.push_back(val_lines[i]);
     std::string t = in.header + "\n", v = in.header + "\n";
     for (const auto& r : in.train_rows) t += r + "\n";
     for (const auto& r : in.val_rows) v += r + "\n";
@@ -110,6 +119,13 @@ std::vector<std::string> base_args() {
   return {"--train", in.train, "--validation", in.val, "--label", "Species", "--epochs", "2", "-q"};
 }
 
+// The lab's preparation of the raw data/penguins.csv, without oversampling (so no leakage
+// warning): every raw-CSV failure below changes one thing.
+std::vector<std::string> raw_args(const std::string& data = source_dir() + "/data/penguins.csv") {
+  return {data, "--label", "Species", "--categorical", "Island", "--scale", "FlipperLength=0.1,BodyMass=0.01",
+          "--epochs", "2", "-q"};
+}
+
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& more) {
   a.insert(a.end(), more.begin(), more.end());
   return a;
@@ -122,7 +138,13 @@ TEST(TrainCliErrors, Sanity) {
   const std::string parent = make_temp_dir("cli-err-ok");
   CliResult r = run_krill(with(with({"train"}, base_args()), {"--out", parent + "/model"}));
   ASSERT_EQ(r.rc, 0) << r.command << "\n" << r.err;
-  EXPECT_EQ(list_dir(parent + "/model"), (std::vector<std::string>{"config.json", "metrics.csv", "model.safetensors"}));
+  EXPECT_EQ(r.err, "") << "the inputs must not leak (a warning would make every error two lines)";
+  EXPECT_EQ(list_dir(parent + "/model"),
+            (std::vector<std::string>{"config.json", "loss.png", "metrics.csv", "model.safetensors"}));
+  // ... and so do the raw data's base arguments.
+  CliResult raw = run_krill(with(with({"train"}, raw_args()), {"--out", parent + "/raw"}));
+  ASSERT_EQ(raw.rc, 0) << raw.command << "\n" << raw.err;
+  EXPECT_EQ(raw.err, "");
 }
 
 TEST(TrainCliErrors, Flags) {
@@ -209,10 +231,31 @@ TEST(TrainCliErrors, Files) {
                  {{in.path("ninf.csv"), "line 9", "CulmenDepth"}, {1}});
   expect_failure("overflowing number", b(in.train_with("huge.csv", 1, "0,40,18,1e999,40,1")),
                  {{in.path("huge.csv"), "line 3", "FlipperScaled", "1e999"}, {1}});
-  expect_failure("NaN value", b(in.train_with("nan.csv", 3, "0,40,18,NaN,40,1")),
-                 {{in.path("nan.csv"), "line 5", "FlipperScaled"}, {1}});
-  expect_failure("missing value", b(in.train_with("na.csv", 3, "0,40,18,,40,1")),
-                 {{in.path("na.csv"), "line 5", "FlipperScaled"}, {1}});
+  // Missing values (NaN, NA, empty) are dropped by default (--dropna, the lab's dropna()); with
+  // --no-dropna they are an error naming the line and column and suggesting --dropna.
+  auto no_dropna = [&](const std::string& train) { return with(b(train), {"--no-dropna"}); };
+  expect_failure("NaN value, --no-dropna", no_dropna(in.train_with("nan.csv", 3, "0,40,18,NaN,40,1")),
+                 {{in.path("nan.csv"), "line 5", "FlipperScaled", "--dropna"}, {1}});
+  expect_failure("missing value, --no-dropna", no_dropna(in.train_with("na.csv", 3, "0,40,18,,40,1")),
+                 {{in.path("na.csv"), "line 5", "FlipperScaled", "--dropna"}, {1}});
+  expect_failure("NA value, --no-dropna", no_dropna(in.train_with("na2.csv", 3, "0,40,18,NA,40,1")),
+                 {{in.path("na2.csv"), "line 5", "FlipperScaled", "--dropna"}, {1}});
+  expect_failure("missing value in validation, --no-dropna",
+                 with(b(in.train, in.file("vna.csv", in.header + "\n0,40,18,19,40,1\n1,,17,20,38,2\n")), {"--no-dropna"}),
+                 {{in.path("vna.csv"), "line 3", "CulmenLength", "--dropna"}, {1}});
+  {
+    const std::string parent = make_temp_dir("cli-err-dropna");
+    CliResult r = run_krill(with(with({"train"}, b(in.path("nan.csv"))), {"--out", parent + "/m"}));
+    EXPECT_EQ(r.rc, 0) << r.command << "\n" << r.err;
+    CliResult loud = run_krill({"train", "--train", in.path("na.csv"), "--validation", in.val, "--label", "Species",
+                                "--epochs", "1", "--out", parent + "/loud"});
+    EXPECT_EQ(loud.rc, 0) << loud.err;
+    EXPECT_NE(loud.out.find("1 dropped (missing values)"), std::string::npos) << loud.out;
+    EXPECT_NE(loud.out.find("training 119, validation " + std::to_string(in.val_rows.size())), std::string::npos) << loud.out;
+  }
+  // Every row incomplete: nothing left to train on.
+  std::string all_na = in.header + "\n0,40,18,,40,1\n1,41,,20,38,2\n";
+  expect_failure("every row has a missing value", b(in.file("allna.csv", all_na)), {{in.path("allna.csv"), "missing"}, {1}});
 }
 
 TEST(TrainCliErrors, ColumnsAndLabels) {
@@ -233,26 +276,43 @@ TEST(TrainCliErrors, ColumnsAndLabels) {
   std::string dup = "Island,CulmenLength,CulmenLength,FlipperScaled,MassScaled,Species\n0,40,18,19,40,1\n";
   expect_failure("duplicate column names", b(in.file("dup.csv", dup), in.val), {{in.path("dup.csv"), "CulmenLength"}, {1}});
 
-  expect_failure("fractional label", b(in.train_with("frac.csv", 5, "0,40,18,19,40,1.5"), in.val),
-                 {{in.path("frac.csv"), "line 7", "Species", "1.5"}, {1}});
-  expect_failure("negative label", b(in.train_with("neg.csv", 5, "0,40,18,19,40,-1"), in.val),
-                 {{in.path("neg.csv"), "line 7", "Species", "-1"}, {1}});
-  expect_failure("text label", b(in.train_with("name.csv", 5, "0,40,18,19,40,Adelie"), in.val),
-                 {{in.path("name.csv"), "line 7", "Species", "Adelie"}, {1}});
-  expect_failure("missing label", b(in.train_with("nolab.csv", 5, "0,40,18,19,40,"), in.val),
-                 {{in.path("nolab.csv"), "line 7", "Species"}, {1}});
+  // A label column that is not all small non-negative integers holds class *names* (sorted in
+  // byte order; the issue: "string labels become classes in sorted order"): a 1.5, a -1, a huge
+  // id or a word among 0/1/2 make every value a name. Not an error; the classes say so.
+  const std::vector<std::pair<std::string, std::string>> odd_labels = {
+      {"1.5", R"(["0","1","1.5","2"])"},
+      {"-1", R"(["-1","0","1","2"])"},
+      {"Adelie", R"(["0","1","2","Adelie"])"},
+      {"1000000000", R"(["0","1","1000000000","2"])"},
+      {"9223372036854775807", R"(["0","1","2","9223372036854775807"])"}};
+  for (std::size_t i = 0; i < odd_labels.size(); ++i) {
+    const auto& [value, classes] = odd_labels[i];
+    SCOPED_TRACE("label " + value);
+    const std::string parent = make_temp_dir("cli-err-labels");
+    const std::string file = in.train_with("label" + std::to_string(i) + ".csv", 5, "0,40,18,19,40," + value);
+    CliResult r = run_krill(with(with({"train"}, b(file, in.val)), {"--out", parent + "/m"}));
+    ASSERT_EQ(r.rc, 0) << r.command << "\n" << r.err;
+    const auto cfg = nlohmann::json::parse(read_text(parent + "/m/config.json"));
+    EXPECT_EQ(cfg["preparation"]["classes"], nlohmann::json::parse(classes));
+    EXPECT_EQ(cfg["preparation"]["integer_labels"], false);
+    EXPECT_EQ(cfg["architecture"]["num_classes"], 4);
+  }
+  expect_failure("missing label, --no-dropna", with(b(in.train_with("nolab.csv", 5, "0,40,18,19,40,"), in.val), {"--no-dropna"}),
+                 {{in.path("nolab.csv"), "line 7", "Species", "--dropna"}, {1}});
   std::string one_class = in.header + "\n0,40,18,19,40,0\n1,41,17,20,38,0\n";
   expect_failure("a single class", b(in.file("oneclass.csv", one_class), in.val), {{in.path("oneclass.csv"), "Species"}, {1}});
-  expect_failure("huge class id", b(in.train_with("bigid.csv", 5, "0,40,18,19,40,1000000000"), in.val),
-                 {{in.path("bigid.csv"), "line 7", "Species", "1000000000"}, {1}});
-  expect_failure("class id overflowing int64", b(in.train_with("maxid.csv", 5, "0,40,18,19,40,9223372036854775807"), in.val),
-                 {{in.path("maxid.csv"), "line 7", "Species"}, {1}});
   std::string label_only = "Species\n0\n1\n2\n";
   expect_failure("no feature columns", b(in.file("labelonly.csv", label_only), in.file("vlabelonly.csv", label_only)),
                  {{in.path("labelonly.csv"), "Species"}, {1}});
   std::string unseen = in.header + "\n0,40,18,19,40,1\n1,41,17,20,38,7\n";
   expect_failure("validation class unseen in training", b(in.train, in.file("unseen.csv", unseen)),
-                 {{in.path("unseen.csv"), "line 3", "class 7"}, {1}});
+                 {{in.path("unseen.csv"), "line 3", "Species", "'7'", "training classes: 0, 1, 2"}, {1}});
+  // ... also with class names.
+  std::string named_train = "x,Species\n1,Adelie\n2,Gentoo\n3,Adelie\n4,Gentoo\n";
+  std::string named_val = "x,Species\n1,Adelie\n5,Chinstrap\n";
+  expect_failure("validation class name unseen in training",
+                 b(in.file("named_train.csv", named_train), in.file("named_val.csv", named_val)),
+                 {{in.path("named_val.csv"), "line 3", "'Chinstrap'", "Adelie, Gentoo"}, {1}});
 }
 
 TEST(TrainCliErrors, InitWeights) {
@@ -426,4 +486,140 @@ TEST(TrainCliErrors, Unreadable) {
 // A run that diverges fails cleanly: a clear message, no model directory.
 TEST(TrainCliErrors, Divergence) {
   expect_failure("loss becomes NaN", with(base_args(), {"--optimizer", "sgd", "--lr", "1e30"}), {{"NaN", "--lr"}, {1}});
+}
+
+// `krill train DATA.csv` on raw data (the lab's form): columns, preparation flags, the split.
+TEST(TrainCliErrors, RawCsv) {
+  const Inputs& in = inputs();
+  const std::string penguins = source_dir() + "/data/penguins.csv";
+  const auto b = raw_args();
+  auto without = [](std::vector<std::string> a, const std::string& flag) {  // drops a flag and its value
+    auto it = std::find(a.begin(), a.end(), flag);
+    if (it != a.end()) a.erase(it, it + 2);
+    return a;
+  };
+
+  // Columns.
+  expect_failure("text in a numeric column", without(b, "--categorical"),
+                 {{penguins, "line 2", "Island", "'Torgersen'", "--categorical Island"}, {1}});
+  expect_failure("unknown --label", with(without(b, "--label"), {"--label", "species"}),
+                 {{penguins, "'species'", "did you mean 'Species'"}, {1}});
+  expect_failure("unknown --categorical", with(without(b, "--categorical"), {"--categorical", "Islnd"}),
+                 {{penguins, "categorical", "'Islnd'", "did you mean 'Island'"}, {1}});
+  expect_failure("unknown --scale column", with(without(b, "--scale"), {"--scale", "FlipperLen=0.1"}),
+                 {{penguins, "scale", "'FlipperLen'", "did you mean 'FlipperLength'"}, {1}});
+  expect_failure("unknown --features column", with(b, {"--features", "Island,Culmen"}),
+                 {{penguins, "feature", "'Culmen'", "did you mean 'CulmenLength'"}, {1}});
+  expect_failure("--features lists the label", with(b, {"--features", "Island,Species"}), {{penguins, "'Species'", "label"}, {1}});
+  expect_failure("--features lists a column twice", with(without(b, "--scale"), {"--features", "Island,Island"}),
+                 {{penguins, "'Island'", "twice"}, {1}});
+  expect_failure("--scale of a column not in --features",
+                 with(b, {"--features", "Island,CulmenLength"}),
+                 {{penguins, "--scale column", "not one of the features (Island, CulmenLength)", "--features"}, {1}});
+  expect_failure("--scale of the label", with(without(b, "--scale"), {"--scale", "Species=2"}),
+                 {{penguins, "'Species'", "label"}, {1}});
+  expect_failure("--categorical not a feature", with(b, {"--features", "CulmenLength,FlipperLength,BodyMass"}),
+                 {{penguins, "'Island'", "not one of the features"}, {1}});
+
+  // --scale items.
+  for (const char* bad : {"A=", "=2", "FlipperLength"})
+    expect_failure(std::string("--scale ") + bad, with(without(b, "--scale"), {"--scale", bad}),
+                   {{"--scale", std::string("'") + bad + "'", "COLUMN=FACTOR"}, {1, 2}});
+  for (const char* bad : {"x", "0", "inf", "nan", "1e999", "0.1x"})
+    expect_failure(std::string("--scale FlipperLength=") + bad,
+                   with(without(b, "--scale"), {"--scale", std::string("FlipperLength=") + bad}),
+                   {{"--scale", "FlipperLength", std::string("'") + bad + "'"}, {1, 2}});
+  expect_failure("--scale with an empty item", with(without(b, "--scale"), {"--scale", "FlipperLength=0.1,,BodyMass=0.01"}),
+                 {{"--scale", "empty"}, {2}});
+  expect_failure("--scale ending with a comma", with(without(b, "--scale"), {"--scale", "FlipperLength=0.1,"}),
+                 {{"--scale", "empty"}, {2}});
+  expect_failure("--scale empty", with(without(b, "--scale"), {"--scale", ""}), {{"--scale", "empty"}, {2}});
+  expect_failure("--scale column twice", with(without(b, "--scale"), {"--scale", "FlipperLength=0.1,FlipperLength=0.2"}),
+                 {{"--scale", "'FlipperLength'", "twice"}, {1, 2}});
+  expect_failure("--features with an empty item", with(b, {"--features", "Island,,CulmenLength"}),
+                 {{"--features", "empty"}, {2}});
+  expect_failure("--categorical empty", with(without(b, "--categorical"), {"--categorical", ""}),
+                 {{"--categorical", "empty"}, {2}});
+
+  // The split.
+  for (const char* bad : {"1.5", "0", "-0.1", "1", "abc", "nan", "inf", ""})
+    expect_failure(std::string("--test-size ") + bad, with(b, {"--test-size", bad}), {{"--test-size"}, {2}});
+  expect_failure("--test-size 1.5 says what it got", with(b, {"--test-size", "1.5"}), {{"--test-size", "'1.5'", "between 0 and 1"}, {2}});
+  for (const char* bad : {"0", "-1", "abc", "2.5"})
+    expect_failure(std::string("--oversample ") + bad, with(b, {"--oversample", bad}),
+                   {{"--oversample", std::string("'") + bad + "'"}, {2}});
+  const std::string two = in.file("two.csv", "a,b,Species\n1,2,x\n3,4,y\n");
+  expect_failure("too few rows for the split", {two, "--label", "Species"}, {{two, "too few rows", "--test-size"}, {1}});
+  const std::string three = in.file("three.csv", "a,b,Species\n1,2,x\n3,4,y\n5,6,x\n");
+  expect_failure("too few training rows", {three, "--label", "Species", "--test-size", "0.01"},
+                 {{three, "too few rows", "0.01"}, {1}});
+  const std::string rare = in.file("rare.csv", "a,b,Species\n1,2,x\n3,4,y\n5,6,x\n7,8,x\n9,9,x\n");
+  expect_failure("a class only in the validation split", {rare, "--label", "Species", "--seed", "1"},
+                 {{rare, "'y'", "no rows in the training split", "--seed"}, {1}});
+  const std::string one_class = in.file("oneclass_raw.csv", "a,b,Species\n1,2,x\n3,4,x\n5,6,x\n7,8,x\n");
+  expect_failure("a single class", {one_class, "--label", "Species"}, {{one_class, "Species"}, {1}});
+
+  // Raw data problems.
+  expect_failure("--no-dropna with incomplete rows", with(b, {"--no-dropna"}),
+                 {{penguins, "line 5", "'CulmenLength'", "--dropna"}, {1}});
+  const std::string header = "Island,CulmenLength,CulmenDepth,FlipperLength,BodyMass,Species\n";
+  const std::string good_rows = "Dream,41,17,190,3100,0\nBiscoe,45,15,210,5000,1\nDream,49,19,195,3700,2\n";
+  const std::string inf = in.file("inf_raw.csv", header + "Dream,40,18,200,3000,1\nDream,40,18,inf,3000,1\n" + good_rows);
+  expect_failure("infinite value", raw_args(inf), {{inf, "line 3", "'FlipperLength'", "inf"}, {1}});
+  const std::string hdr = in.file("header_raw.csv", header);
+  expect_failure("header only", raw_args(hdr), {{hdr, "no data rows"}, {1}});
+  const std::string text = in.file("text_raw.csv", header + "Dream,40,18,200,3000,1\nDream,40,18,two hundred,3000,1\n" + good_rows);
+  expect_failure("text in a numeric column, line 3", raw_args(text), {{text, "line 3", "'FlipperLength'", "--categorical"}, {1}});
+
+  // DATA.csv and the pre-split form.
+  expect_failure("DATA.csv with --train and --validation", with(b, {"--train", in.train, "--validation", in.val}),
+                 {{"DATA.csv", "--train", "not both"}, {2}});
+  expect_failure("DATA.csv with --train", with(b, {"--train", in.train}), {{"DATA.csv", "--train"}, {2}});
+  expect_failure("neither DATA.csv nor --train", {"--label", "Species", "--epochs", "2"}, {{"DATA.csv", "--train"}, {2}});
+  expect_failure("--train without --validation", {"--train", in.train, "--label", "Species"}, {{"--validation"}, {2}});
+  expect_failure("two DATA.csv", with(b, {penguins}), {{penguins}, {2}});
+  expect_failure("nonexistent DATA.csv", raw_args(in.path("nope.csv")), {{in.path("nope.csv")}, {2}});
+}
+
+// `krill train --config FILE`: every problem names the file and line (exit 2, like the flag it
+// stands for), and nothing is written.
+TEST(TrainCliErrors, ConfigFile) {
+  const Inputs& in = inputs();
+  const std::string penguins = source_dir() + "/data/penguins.csv";
+  auto config = [&](const std::string& name, const std::string& body) {
+    return in.file(name, "data = \"" + penguins + "\"\nlabel = \"Species\"\ncategorical = [\"Island\"]\n" + body);
+  };
+  auto run = [&](const std::string& file) { return std::vector<std::string>{"--config", file, "-q"}; };
+
+  std::string f = config("unknown.toml", "epoch = 3\n");
+  expect_failure("unknown key", run(f), {{"--config " + f + " line 4", "'epoch'", "did you mean '--epochs'"}, {2}});
+  f = config("badtoml.toml", "epochs = = 3\n");
+  expect_failure("bad TOML", run(f), {{"--config " + f + " line 4"}, {2}});
+  f = config("unterminated.toml", "optimizer = \"adam\n");
+  expect_failure("unterminated string", run(f), {{"--config " + f + " line 4"}, {2}});
+  f = config("switch.toml", "shuffle = \"yes\"\n");
+  expect_failure("a switch given a string", run(f), {{"--config " + f + " line 4", "'shuffle'", "true or false"}, {2}});
+  f = config("switch1.toml", "standardize = 1\n");
+  expect_failure("a switch given a number", run(f), {{"--config " + f + " line 4", "'standardize'", "true or false"}, {2}});
+  f = config("valuebool.toml", "epochs = true\n");
+  expect_failure("a value given a boolean", run(f), {{"--config " + f + " line 4", "'epochs'"}, {2}});
+  f = config("badvalue.toml", "epochs = 0\n");
+  expect_failure("a bad value", run(f), {{"--epochs", "'0'", "--config " + f + " line 4"}, {2}});
+  f = config("badsize.toml", "test-size = 1.5\n");
+  expect_failure("a bad --test-size", run(f), {{"--test-size", "'1.5'", "--config " + f + " line 4"}, {2}});
+  f = config("badscale.toml", "scale = [\"FlipperLength=x\"]\n");
+  expect_failure("a bad --scale item", run(f), {{"--scale", "'x'", "--config " + f + " line 4"}, {2}});
+  f = config("section.toml", "[training]\nepochs = 3\n");
+  expect_failure("a [section]", run(f), {{"--config " + f + " line 4", "[training]"}, {2}});
+  f = config("table.toml", "hidden = { a = 1 }\n");
+  expect_failure("an inline table", run(f), {{"--config " + f + " line 4", "hidden"}, {2}});
+  f = in.file("nodata.toml", "label = \"Species\"\ndata = \"" + in.path("missing.csv") + "\"\n");
+  expect_failure("data that does not exist", run(f), {{in.path("missing.csv"), "--config " + f + " line 2"}, {2}});
+  expect_failure("no such config file", run(in.path("nope.toml")), {{"--config " + in.path("nope.toml"), "no such file"}, {2}});
+  expect_failure("a directory as config", run(in.dir), {{"--config " + in.dir, "directory"}, {2}});
+  expect_failure("binary config", run(in.file("binary.toml", std::string("\x7f" "ELF\x02\x01\x01\0\0\xff\xfe", 12))),
+                 {{"--config " + in.path("binary.toml")}, {2}});
+  f = config("ok.toml", "");
+  expect_failure("--config twice", {"--config", f, "--config", f}, {{"--config", "more than once"}, {2}});
+  expect_failure("--config without a value", {"--label", "Species", "--config"}, {{"--config"}, {2}});
 }

@@ -1,6 +1,9 @@
 // Model directories, written atomically: everything goes into a hidden sibling directory
-// which is renamed into place at the end, so a crash never leaves a half-written model and an
-// existing model is replaced only by a complete new one (and only when asked to).
+// (".DIR.tmp-PID") which is renamed into place at the end, so a crash never leaves a half-written
+// model and an existing model is replaced only by a complete new one (and only when asked to):
+// the old and the new directory are swapped in one step (renameat2 RENAME_EXCHANGE), so DIR
+// holds a complete model at every moment, even when the process is killed while saving. A
+// staging directory left by a killed process is removed by the next writer of DIR.
 #pragma once
 #include <string>
 
@@ -30,7 +33,10 @@ class ModelDirWriter {
   bool committed_ = false;
 };
 
-// Throws IOError with a "use --force" hint when `dir` exists.
+// Throws IOError with a "use --force" hint when `dir` exists. First removes the staging
+// directories (".DIR.tmp-PID") that krill processes killed while saving `dir` left behind (only
+// those of processes that no longer exist), putting back an old model that such a process had
+// moved aside (".DIR.tmp-PID.old", file systems without an atomic exchange) when `dir` is missing.
 void check_can_create(const std::string& dir, bool overwrite, const char* flag_hint = "--force");
 
 }  // namespace krill::io
