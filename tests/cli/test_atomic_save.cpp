@@ -230,7 +230,8 @@ TEST(AtomicSave, KillAtAnyMomentKeepsACompleteModel) {
 
 // SIGKILL at each file-system call of the save, deterministically (strace fault injection).
 TEST(AtomicSave, KillAtEverySaveStepKeepsACompleteModel) {
-  if (!strace_works()) GTEST_SKIP() << "strace (with ptrace permission) is needed to kill krill at a chosen syscall";
+  ASSERT_TRUE(strace_works()) << "strace (with ptrace permission) is needed to kill krill at a chosen syscall: "
+                                 "bash scripts/setup-deps.sh --tests installs it";
   constexpr int kEpochs = 3;
   Fixture f = make_fixture("atomic-strace", kEpochs);
   const std::string logs = make_temp_dir("atomic-strace-logs");
