@@ -7,34 +7,12 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/dispatch.hpp"
 #include "cpu/kernels.hpp"
 #include "cpu/loops.hpp"
 
 namespace krill::cpu {
 namespace {
-
-template <typename F>
-decltype(auto) dispatch_arith(DType t, const char* op, F&& f) {
-  switch (t) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Int64: return f(std::int64_t{});
-    default: throw DTypeError(std::string(op) + ": dtype " + std::string(dtype_name(t)) + " is not supported");
-  }
-}
-
-template <typename F>
-decltype(auto) dispatch_all(DType t, const char* op, F&& f) {
-  switch (t) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Int64: return f(std::int64_t{});
-    case DType::Int32: return f(std::int32_t{});
-    case DType::Bool: return f(bool{});
-    case DType::UInt8: return f(std::uint8_t{});
-    default: throw DTypeError(std::string(op) + ": dtype " + std::string(dtype_name(t)) + " is not supported");
-  }
-}
 
 template <typename T>
 inline T ipow(T base, T exp) {

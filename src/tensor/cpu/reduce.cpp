@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "cpu/dispatch.hpp"
 #include "cpu/kernels.hpp"
 #include "cpu/loops.hpp"
 
@@ -188,20 +189,6 @@ void softmax_backward(const Tensor& grad, const Tensor& out, int dim, bool log, 
   }
 }
 
-namespace {
-template <typename F>
-decltype(auto) dispatch_index(DType t, F&& f) {
-  switch (t) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Int64: return f(std::int64_t{});
-    case DType::Int32: return f(std::int32_t{});
-    case DType::Bool: return f(bool{});
-    case DType::UInt8: return f(std::uint8_t{});
-    default: throw DTypeError("indexing: dtype " + std::string(dtype_name(t)) + " is not supported");
-  }
-}
-}  // namespace
 
 // a, out contiguous; index contiguous int64 (validated by the op).
 void index_select(const Tensor& a, int dim, const Tensor& index, Tensor& out) {
@@ -220,7 +207,7 @@ void index_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
   Around r = around(out.shape(), dim);
   const std::int64_t* idx = index.data_ptr<std::int64_t>();
   const std::int64_t m = index.numel();
-  dispatch_index(out.dtype(), [&](auto zero) {
+  dispatch_all(out.dtype(), "indexing", [&](auto zero) {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) {
       throw DTypeError("index_add: bool is not supported");
@@ -244,7 +231,7 @@ void gather(const Tensor& a, int dim, const Tensor& index, Tensor& out) {
   Around ri = around(is, dim);
   Around ra = around(a.shape(), dim);
   const std::int64_t* idx = index.data_ptr<std::int64_t>();
-  dispatch_index(a.dtype(), [&](auto zero) {
+  dispatch_all(a.dtype(), "indexing", [&](auto zero) {
     using T = decltype(zero);
     const T* pa = static_cast<const T*>(a.raw_data());
     T* po = static_cast<T*>(out.raw_data());
@@ -270,7 +257,7 @@ void gather(const Tensor& a, int dim, const Tensor& index, Tensor& out) {
 void scatter_add(Tensor& out, int dim, const Tensor& index, const Tensor& src) {
   const Shape& is = index.shape();
   const std::int64_t* idx = index.data_ptr<std::int64_t>();
-  dispatch_index(out.dtype(), [&](auto zero) {
+  dispatch_all(out.dtype(), "indexing", [&](auto zero) {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) {
       throw DTypeError("scatter_add: bool is not supported");
