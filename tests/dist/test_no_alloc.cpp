@@ -14,35 +14,7 @@
 #include "krill/krill.hpp"
 #include "krill/tensor/allocator.hpp"
 
-namespace {
-std::atomic<std::uint64_t> g_news{0};
-}
-
-void* operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  std::size_t al = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "support/count_new.hpp"
 
 using namespace krill;
 
@@ -65,9 +37,9 @@ TEST(DistNoAlloc, SteadyStateStep) {
     };
     for (int i = 0; i < 5; ++i) step();
     const AllocatorStats before = host_allocator::stats();
-    const std::uint64_t news_before = g_news.load();
+    const std::uint64_t news_before = krill::test::heap_allocations();
     for (int i = 0; i < 20; ++i) step();
-    const std::uint64_t news = g_news.load() - news_before;
+    const std::uint64_t news = krill::test::heap_allocations() - news_before;
     const AllocatorStats after = host_allocator::stats();
     EXPECT_EQ(news, 0u) << "operator new in steady-state steps, " << opt.buckets().size() << " buckets";
     EXPECT_EQ(after.system_allocs, before.system_allocs) << opt.buckets().size() << " buckets";

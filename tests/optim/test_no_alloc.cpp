@@ -18,35 +18,7 @@
 #include "krill/optim/sgd.hpp"
 #include "krill/tensor/allocator.hpp"
 
-namespace {
-std::atomic<std::uint64_t> g_news{0};
-}
-
-void* operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t a) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  std::size_t al = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "support/count_new.hpp"
 
 using namespace krill;
 using namespace krill::optim;
@@ -88,7 +60,7 @@ void expect_no_alloc(Optimizer& opt, std::vector<Tensor>& ps, const char* name) 
     opt.step();
   }
   const AllocatorStats before = host_allocator::stats();
-  const std::uint64_t news_before = g_news.load();
+  const std::uint64_t news_before = krill::test::heap_allocations();
   const auto t0 = std::chrono::steady_clock::now();
   constexpr int kSteps = 20;
   for (int step = 3; step < 3 + kSteps; ++step) {
@@ -97,7 +69,7 @@ void expect_no_alloc(Optimizer& opt, std::vector<Tensor>& ps, const char* name) 
     opt.step();
   }
   const auto t1 = std::chrono::steady_clock::now();
-  const std::uint64_t news = g_news.load() - news_before;
+  const std::uint64_t news = krill::test::heap_allocations() - news_before;
   const AllocatorStats after = host_allocator::stats();
   EXPECT_EQ(news, 0u) << name << ": operator new called in steady-state step()/zero_grad()";
   EXPECT_EQ(after.system_allocs, before.system_allocs) << name;
