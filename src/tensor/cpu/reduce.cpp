@@ -2,9 +2,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "cpu/dispatch.hpp"
 #include "cpu/kernels.hpp"
+#include "cpu/vmath.hpp"
 #include "cpu/loops.hpp"
 
 namespace krill::cpu {
@@ -135,11 +137,45 @@ void max_min_dim(const Tensor& a, int dim, bool is_max, Tensor& values, Tensor* 
   }
 }
 
+// Rows along the last dimension (the common case: class scores [N, C]) run with vectorised
+// exp over the whole tensor; other dims take the strided per-element path.
 void softmax(const Tensor& a, int dim, bool log, Tensor& out) {
   a.check_dtype(DType::Float32, log ? "log_softmax" : "softmax");
   Around r = around(a.shape(), dim);
   const float* pa = a.data_ptr<float>();
   float* po = out.data_ptr<float>();
+  if (r.inner == 1) {
+    const std::int64_t rows = r.outer, n = r.n, total = rows * n;
+    for (std::int64_t i = 0; i < rows; ++i) {  // shift by the row max
+      const float* x = pa + i * n;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (std::int64_t k = 0; k < n; ++k) mx = std::max(mx, x[k]);
+      float* y = po + i * n;
+      for (std::int64_t k = 0; k < n; ++k) y[k] = x[k] - mx;
+    }
+    if (log) {
+      thread_local std::vector<float> e;
+      if (e.size() < static_cast<std::size_t>(total)) e.resize(static_cast<std::size_t>(total));
+      vexp(po, e.data(), total);
+      for (std::int64_t i = 0; i < rows; ++i) {
+        float sum = 0.f;
+        for (std::int64_t k = 0; k < n; ++k) sum += e[static_cast<std::size_t>(i * n + k)];
+        const float lse = std::log(sum);
+        float* y = po + i * n;
+        for (std::int64_t k = 0; k < n; ++k) y[k] -= lse;
+      }
+    } else {
+      vexp(po, po, total);
+      for (std::int64_t i = 0; i < rows; ++i) {
+        float* y = po + i * n;
+        float sum = 0.f;
+        for (std::int64_t k = 0; k < n; ++k) sum += y[k];
+        const float inv = 1.f / sum;
+        for (std::int64_t k = 0; k < n; ++k) y[k] *= inv;
+      }
+    }
+    return;
+  }
   for (std::int64_t o = 0; o < r.outer; ++o) {
     for (std::int64_t in = 0; in < r.inner; ++in) {
       const float* x = pa + o * r.n * r.inner + in;
@@ -170,6 +206,19 @@ void softmax_backward(const Tensor& grad, const Tensor& out, int dim, bool log, 
   const float* pg = grad.data_ptr<float>();
   const float* py = out.data_ptr<float>();
   float* pr = grad_in.data_ptr<float>();
+  if (log && r.inner == 1) {
+    // grad_in = g - exp(y) * sum(g) per row, with exp(y) vectorised over the whole tensor
+    const std::int64_t rows = r.outer, n = r.n;
+    vexp(py, pr, rows * n);
+    for (std::int64_t i = 0; i < rows; ++i) {
+      const float* g = pg + i * n;
+      float* gi = pr + i * n;
+      float sum = 0.f;
+      for (std::int64_t k = 0; k < n; ++k) sum += g[k];
+      for (std::int64_t k = 0; k < n; ++k) gi[k] = g[k] - gi[k] * sum;
+    }
+    return;
+  }
   for (std::int64_t o = 0; o < r.outer; ++o) {
     for (std::int64_t in = 0; in < r.inner; ++in) {
       const std::int64_t base = o * r.n * r.inner + in, s = r.inner;
@@ -188,7 +237,6 @@ void softmax_backward(const Tensor& grad, const Tensor& out, int dim, bool log, 
     }
   }
 }
-
 
 // a, out contiguous; index contiguous int64 (validated by the op).
 void index_select(const Tensor& a, int dim, const Tensor& index, Tensor& out) {
