@@ -64,3 +64,23 @@ krill_add_mpi_test(dist_mpi_stall_np2 2 ENV KRILL_STALL_CHECK_SECONDS=1 ARGS sta
 krill_add_mpi_test(dist_mpi_stall_shutdown_np2 2 ENV KRILL_STALL_CHECK_SECONDS=1 KRILL_STALL_SHUTDOWN_SECONDS=2
   ARGS stall_shutdown
   RUNNER_ARGS --expect-fail --expect "rank 0: stall: barrier .*ending the job")
+
+# `krill train` under MPI and `krill launch` (tests/dist/cli_dist_checks.cpp): GoogleTest cases
+# that start 2-rank jobs through the launcher, each under `timeout` with no stdin.
+add_executable(dist_cli_checks ${CMAKE_CURRENT_SOURCE_DIR}/dist/cli_dist_checks.cpp)
+target_link_libraries(dist_cli_checks PRIVATE krill_test_support GTest::gtest_main nlohmann_json::nlohmann_json)
+add_dependencies(dist_cli_checks krill_cli)
+gtest_discover_tests(dist_cli_checks DISCOVERY_TIMEOUT 60
+  PROPERTIES LABELS dist TIMEOUT 180 RUN_SERIAL TRUE ENVIRONMENT KRILL_MPIEXEC=${KRILL_MPIEXEC})
+
+# examples/penguins_distributed.cpp (the lab's Horovod cell) on 2 ranks: it trains and rank 0
+# alone saves.
+if(TARGET example_penguins_distributed)
+  add_test(NAME example_penguins_distributed_np2
+           COMMAND ${CMAKE_COMMAND} -E env KRILL_MPIEXEC=${KRILL_MPIEXEC}
+                   bash ${_krill_mpirun_test} --expect "Training on 2 rank\\(s\\)"
+                     --expect "Final: rank 0 of 2 saved .*validation accuracy (4[01][0-9])/411"
+                     -- 2 $<TARGET_FILE:example_penguins_distributed> ${PROJECT_SOURCE_DIR}/data/penguins.csv
+                     ${CMAKE_CURRENT_BINARY_DIR}/example_penguins_distributed_out 50)
+  set_tests_properties(example_penguins_distributed_np2 PROPERTIES LABELS "dist;mpi;examples" TIMEOUT 90 RUN_SERIAL TRUE)
+endif()

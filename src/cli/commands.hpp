@@ -34,6 +34,10 @@ struct TrainArgs {
   bool force = false;
   bool quiet = false;
   bool verbose = false;
+  // Distributed (under mpirun -np N; ignored in a world of one process):
+  bool scale_lr = true;                        // lr * N (--no-scale-lr: as given)
+  std::string log_verbosity = "rank0";         // rank0: only rank 0 prints; all: every rank, "[rank r] "
+  std::string timeline;                        // Chrome-trace file (dist::DistributedOptions::timeline_path)
 };
 
 int run_train(const TrainArgs& args);  // calls check_train_args first
@@ -51,6 +55,12 @@ std::vector<std::string> split_list(const std::string& flag, const std::vector<s
 // Parses --hidden "10,10" (decimal positive widths, comma-separated, no empty items); throws
 // ValueError saying what is wrong with it.
 std::vector<std::int64_t> parse_hidden(const std::string& spec);
+
+// krill launch -np N [-H hosts | --hostfile F] [--nodes N --processes-per-node P]
+// [--bind-to core|none] [--dry-run] -- COMMAND...: runs COMMAND under mpirun with the settings
+// it needs and returns its exit code. `args` are the words after "launch". Command-line errors
+// print one line and return 2.
+int run_launch(const std::vector<std::string>& args);
 
 struct InspectArgs {
   std::string model_dir;

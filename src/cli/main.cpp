@@ -387,6 +387,23 @@ int main(int argc, char** argv) {
   train->add_flag("--force", t.force, "Replace an existing model directory")->group("Output");
   train->add_flag("-q,--quiet", t.quiet, "Print only warnings, errors and the final summary")->group("Output");
   train->add_flag("-v,--verbose", t.verbose, "Print the numeric runtime (BLAS core, oneDNN ISA, threads)")->group("Output");
+  // Under mpirun -np N (or krill launch) training is data-parallel with no other flag.
+  train->add_flag("--scale-lr,!--no-scale-lr", t.scale_lr,
+                  "Under mpirun -np N: multiply --lr by N (default, Horovod's rule) or keep it as given")
+      ->group("Distributed");
+  train->add_option("--log-verbosity", t.log_verbosity,
+                    "Under mpirun: rank0 (only rank 0 prints) or all (every rank, prefixed [rank r]); every rank "
+                    "logs to MODEL_DIR/logs/rank-<r>.log")
+      ->check(CLI::IsMember({"rank0", "all"}))->capture_default_str()->group("Distributed");
+  train->add_option("--timeline", t.timeline,
+                    "Write a Chrome-trace timeline of backward, allreduce and optimizer step (one file per rank)")
+      ->group("Distributed");
+
+  // ---- launch (parsed by run_launch: everything after -- is the command to run) ----
+  app.add_subcommand("launch",
+                     "Run a command under mpirun: krill launch -np N [-H host1:2,host2:2 | --hostfile F] "
+                     "[--nodes N --processes-per-node P] [--bind-to core|none] [--dry-run] -- krill train ...")
+      ->allow_extras();
 
   // ---- inspect ----
   krill::cli::InspectArgs ins;
@@ -406,6 +423,8 @@ int main(int argc, char** argv) {
   predict->add_option("--format", pr.format, "text or json (one object per row with --input)")
       ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
 
+  if (argc > 1 && std::string(argv[1]) == "launch")
+    return krill::cli::run_launch(std::vector<std::string>(argv + 2, argv + argc));
   try {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "train") {

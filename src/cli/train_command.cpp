@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <cstdarg>
 #include <sstream>
 
 #include "commands.hpp"
@@ -29,12 +30,21 @@
 #include "krill/train/model_dir.hpp"
 #include "krill/train/trainer.hpp"
 #include "krill/data/tabular.hpp"
+#include "krill/dist/dist.hpp"
 #include "krill/util/runtime_info.hpp"
 
 namespace krill::cli {
 
 void print_error(const std::string& command, const std::string& message) {
-  std::cerr << "krill " << command << ": error: " << message << "\n";
+  // One write(2): the ranks of an MPI job share stderr, and their lines must not interleave.
+  std::cerr.flush();
+  const std::string line = "krill " + command + ": error: " + message + "\n";
+  for (std::size_t done = 0; done < line.size();) {
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
 }
 
 std::vector<std::int64_t> parse_hidden(const std::string& spec) {
@@ -184,7 +194,10 @@ namespace {
 // progress bar underneath while an epoch runs.
 class EpochPrinter {
  public:
-  EpochPrinter(bool quiet, int epochs) : quiet_(quiet), epochs_(epochs), tty_(::isatty(STDOUT_FILENO) == 1) {}
+  // `prefix` starts every printed line ("[rank 1] " under --log-verbosity all); `bar`: whether a
+  // progress bar may be drawn on a terminal (not with several ranks sharing the console).
+  EpochPrinter(bool quiet, int epochs, std::string prefix = "", bool bar = true)
+      : quiet_(quiet), epochs_(epochs), tty_(bar && ::isatty(STDOUT_FILENO) == 1), prefix_(std::move(prefix)) {}
 
   void batch(int epoch, std::int64_t done, std::int64_t total) {
     if (quiet_ || !tty_) return;
@@ -205,9 +218,18 @@ class EpochPrinter {
       std::printf("\r\033[K");
       bar_shown_ = false;
     }
-    std::printf("Epoch: %d\nTraining set: Average loss: %.6f\nValidation set: Average loss: %.6f, Accuracy: %lld/%lld (%.0f%%)\n\n",
-                r.epoch, r.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
-                static_cast<long long>(r.validation.total), 100.0 * r.validation.accuracy());
+    char text[512];
+    std::snprintf(text, sizeof text,
+                  "Epoch: %d\nTraining set: Average loss: %.6f\nValidation set: Average loss: %.6f, Accuracy: %lld/%lld (%.0f%%)\n\n",
+                  r.epoch, r.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
+                  static_cast<long long>(r.validation.total), 100.0 * r.validation.accuracy());
+    if (prefix_.empty()) {
+      std::fputs(text, stdout);
+    } else {
+      std::istringstream is(text);
+      for (std::string line; std::getline(is, line);)
+        std::printf("%s%s\n", line.empty() ? "" : prefix_.c_str(), line.c_str());
+    }
     std::fflush(stdout);
   }
 
@@ -215,11 +237,70 @@ class EpochPrinter {
   bool quiet_;
   int epochs_;
   bool tty_;
+  std::string prefix_;
   bool bar_shown_ = false;
   std::chrono::steady_clock::time_point last_{};
 };
 
-std::string training_json(const TrainArgs& a) {
+std::string strf(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+// Prints `text` with `prefix` before each non-empty line.
+void print_prefixed(std::FILE* f, const std::string& prefix, const std::string& text) {
+  if (prefix.empty()) {
+    std::fputs(text.c_str(), f);
+  } else {
+    std::istringstream is(text);
+    for (std::string line; std::getline(is, line);)
+      std::fprintf(f, "%s%s\n", line.empty() ? "" : prefix.c_str(), line.c_str());
+  }
+  std::fflush(f);
+}
+
+// A string through an int64 tensor (one byte per element): rank `root`'s `s` on every rank.
+std::string broadcast_string(const std::string& s, int root) {
+  Tensor n = zeros(Shape{1}, TensorOptions(DType::Int64));
+  if (dist::rank() == root) n.data_ptr<std::int64_t>()[0] = static_cast<std::int64_t>(s.size());
+  dist::broadcast(n, root);
+  const std::int64_t len = n.data_ptr<std::int64_t>()[0];
+  if (len == 0) return "";
+  Tensor b = zeros(Shape{len}, TensorOptions(DType::Int64));
+  if (dist::rank() == root)
+    for (std::int64_t i = 0; i < len; ++i) b.data_ptr<std::int64_t>()[i] = static_cast<unsigned char>(s[i]);
+  dist::broadcast(b, root);
+  std::string out(static_cast<std::size_t>(len), '\0');
+  for (std::int64_t i = 0; i < len; ++i) out[i] = static_cast<char>(b.data_ptr<std::int64_t>()[i]);
+  return out;
+}
+
+// Every rank's `s` (collective), in rank order.
+std::vector<std::string> allgather_strings(const std::string& s) {
+  const std::int64_t len = static_cast<std::int64_t>(s.size());
+  Tensor t = zeros(Shape{len + 1}, TensorOptions(DType::Int64));
+  std::int64_t* p = t.data_ptr<std::int64_t>();
+  p[0] = len;
+  for (std::int64_t i = 0; i < len; ++i) p[i + 1] = static_cast<unsigned char>(s[i]);
+  Tensor all = dist::allgather(t).contiguous();
+  const std::int64_t* q = all.data_ptr<std::int64_t>();
+  const std::int64_t total = all.numel();
+  std::vector<std::string> out;
+  for (std::int64_t at = 0; at < total;) {
+    const std::int64_t n = q[at++];
+    std::string item(static_cast<std::size_t>(n), '\0');
+    for (std::int64_t i = 0; i < n; ++i) item[i] = static_cast<char>(q[at + i]);
+    at += n;
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+std::string training_json(const TrainArgs& a, int world_size = 1, double effective_lr = 0) {
   nlohmann::json t = {{"batch_size", a.batch_size}, {"epochs", a.epochs},     {"optimizer", a.optimizer},
                       {"lr", a.lr},                 {"momentum", a.momentum}, {"weight_decay", a.weight_decay},
                       {"shuffle", a.shuffle},       {"seed", a.seed},         {"init_weights", a.init_weights},
@@ -231,6 +312,10 @@ std::string training_json(const TrainArgs& a) {
     t["train"] = a.train_csv;
     t["validation"] = a.validation_csv;
   }
+  if (world_size > 1)
+    t["distributed"] = {{"world_size", world_size}, {"scale_lr", a.scale_lr}, {"effective_lr", effective_lr},
+                        {"batch_size_per_rank", a.batch_size}, {"global_batch_size", a.batch_size * world_size},
+                        {"backend", dist::world().backend()}};
   return t.dump();
 }
 
@@ -319,11 +404,50 @@ std::vector<std::string> split_list(const std::string& flag, const std::vector<s
 }
 
 int run_train(const TrainArgs& a) {
-  if (a.verbose) std::cerr << describe_runtime();
+  // Under mpirun -np N: a data-parallel job (a world of one process otherwise, which changes
+  // nothing below).
+  dist::init();
+  const int world_size = dist::size();
+  const int rank = dist::rank();
+  const bool distributed = world_size > 1;
+  // What reaches the console: rank 0 alone (default), or every rank with a "[rank r] " prefix.
+  const bool all_ranks = a.log_verbosity == "all";
+  const bool console = rank == 0 || all_ranks;
+  const std::string prefix = distributed && all_ranks ? "[rank " + std::to_string(rank) + "] " : "";
+  std::string rank_log;  // this rank's log (MODEL_DIR/logs/rank-<r>.log in a distributed job)
+  auto say = [&](const std::string& text) {
+    if (console && !a.quiet) print_prefixed(stdout, prefix, text);
+  };
+  auto log = [&](const std::string& text) {
+    if (distributed) rank_log += text;
+  };
+  log(strf("krill train: rank %d of %d (local rank %d of %d), backend %s\n", rank, world_size, dist::local_rank(),
+           dist::local_size(), dist::world().backend().c_str()));
+
+  if (a.verbose && console) print_prefixed(stderr, prefix, describe_runtime());
   check_train_args(a);
   const bool presplit = !a.train_csv.empty() || !a.validation_csv.empty();
-  // Refuse an existing or unwritable output before spending time on training.
-  check_output(a);
+  // Refuse an existing or unwritable output before spending time on training. Rank 0 alone
+  // decides (it alone writes) and tells the others, so that all ranks stop alike.
+  if (!distributed) {
+    check_output(a);
+  } else {
+    std::string verdict;
+    if (rank == 0) {
+      try {
+        check_output(a);
+      } catch (const ValueError& e) {
+        verdict = std::string("V") + e.what();
+      } catch (const Error& e) {
+        verdict = std::string("I") + e.what();
+      }
+    }
+    verdict = broadcast_string(verdict, 0);
+    if (!verdict.empty()) {
+      if (verdict[0] == 'V') throw ValueError(verdict.substr(1));
+      throw IOError(verdict.substr(1));
+    }
+  }
 
   // ---- data ----
   data::TabularSpec spec;
@@ -355,29 +479,38 @@ int run_train(const TrainArgs& a) {
   const std::int64_t in_features = pipe.num_features();
   const std::int64_t num_classes = pipe.num_classes();
   check_model_size(in_features, a.hidden, num_classes, a.label);
-
-  if (!a.quiet) {
-    std::printf("Data: %s: %zu rows", source.c_str(), d.rows_read);
-    if (d.rows_dropped) std::printf(", %zu dropped (missing values)", d.rows_dropped);
-    if (a.oversample > 1) std::printf(", x%d oversampled = %zu", a.oversample, d.rows_after_oversampling);
-    std::printf("; training %lld, validation %lld rows\n", static_cast<long long>(d.train_x.size(0)),
-                static_cast<long long>(d.val_x.size(0)));
-    std::printf("Features (%lld):", static_cast<long long>(in_features));
-    for (const auto& f : pipe.features) {
-      std::printf(" %s", f.name.c_str());
-      if (f.categorical) std::printf("[%zu categories]", f.categories.size());
-      if (f.scale != 1.0) std::printf("*%g", f.scale);
-    }
-    std::printf("\nClasses (%lld):", static_cast<long long>(num_classes));
-    for (const auto& c : pipe.classes) std::printf(" %s", c.c_str());
-    std::printf("\n");
+  const std::int64_t train_rows = d.train_x.size(0);
+  if (distributed) {
+    // Every rank must see the same data (a different file or preparation would silently train
+    // on something else): the sizes, then the model's structure in broadcast_parameters.
+    dist::check_same_across_ranks(train_rows, "the training set size");
+    dist::check_same_across_ranks(d.val_x.size(0), "the validation set size");
   }
-  if (d.leaked_validation_rows > 0)
-    std::fprintf(stderr,
-                 "krill train: warning: %zu of %lld validation rows also appear in the training set (identical "
-                 "features and label)%s; validation loss and accuracy overstate how well the model generalises\n",
-                 d.leaked_validation_rows, static_cast<long long>(d.val_x.size(0)),
-                 a.oversample > 1 ? ": --oversample copies rows before the split, so copies land on both sides" : "");
+
+  {
+    std::string text = strf("Data: %s: %zu rows", source.c_str(), d.rows_read);
+    if (d.rows_dropped) text += strf(", %zu dropped (missing values)", d.rows_dropped);
+    if (a.oversample > 1) text += strf(", x%d oversampled = %zu", a.oversample, d.rows_after_oversampling);
+    text += strf("; training %lld, validation %lld rows\n", static_cast<long long>(train_rows),
+                 static_cast<long long>(d.val_x.size(0)));
+    text += strf("Features (%lld):", static_cast<long long>(in_features));
+    for (const auto& f : pipe.features) {
+      text += " " + f.name;
+      if (f.categorical) text += strf("[%zu categories]", f.categories.size());
+      if (f.scale != 1.0) text += strf("*%g", f.scale);
+    }
+    text += strf("\nClasses (%lld):", static_cast<long long>(num_classes));
+    for (const auto& c : pipe.classes) text += " " + c;
+    text += "\n";
+    say(text);
+    log(text);
+  }
+  if (d.leaked_validation_rows > 0 && console)
+    print_prefixed(stderr, prefix,
+                   strf("krill train: warning: %zu of %lld validation rows also appear in the training set (identical "
+                        "features and label)%s; validation loss and accuracy overstate how well the model generalises\n",
+                        d.leaked_validation_rows, static_cast<long long>(d.val_x.size(0)),
+                        a.oversample > 1 ? ": --oversample copies rows before the split, so copies land on both sides" : ""));
 
   // ---- model (seeded like torch.manual_seed(seed) followed by the model's construction) ----
   manual_seed(a.seed);
@@ -395,42 +528,133 @@ int run_train(const TrainArgs& a) {
       throw ValueError("--init-weights " + a.init_weights + ": " + trim_right(e.what()));
     }
   }
-  auto optimizer = make_optimizer(a, model->parameters());
+  // Horovod's recipe: rank 0's weights everywhere, lr scaled by the number of ranks (the
+  // global batch is N times larger), gradients averaged by the DistributedOptimizer, rank 0's
+  // optimizer state everywhere.
+  const double lr = distributed && a.scale_lr ? a.lr * world_size : a.lr;
+  TrainArgs opt_args = a;
+  opt_args.lr = lr;
+  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(opt_args, model->parameters());
+  if (distributed || !a.timeline.empty()) {
+    dist::broadcast_parameters(*model, 0);
+    dist::DistributedOptions dopts;
+    dopts.timeline_path = a.timeline;
+    optimizer = std::make_unique<dist::DistributedOptimizer>(std::move(optimizer), *model, dopts);
+    dist::broadcast_optimizer_state(*optimizer, 0);
+  }
 
   data::DataLoader train_loader(data::TensorDataset(d.train_x, d.train_y),
                                 data::DataLoaderOptions(a.batch_size).shuffle(a.shuffle));
-  data::DataLoader val_loader(data::TensorDataset(d.val_x, d.val_y), data::DataLoaderOptions(a.batch_size));
-
-  if (!a.quiet) {
-    std::cout << "Model: " << *model << "\n";
-    std::fflush(stdout);
+  // Each rank trains on its shard (PyTorch's DistributedSampler: rows rank::N of the epoch's
+  // order, reshuffled per epoch with seed + epoch under --shuffle, padded so that every rank
+  // runs the same number of steps).
+  std::shared_ptr<dist::DistributedSampler> sampler;
+  if (distributed) {
+    sampler = std::make_shared<dist::DistributedSampler>(train_rows, world_size, rank, a.shuffle, a.seed, false);
+    train_loader.set_sampler(
+        [sampler](std::int64_t epoch) {
+          sampler->set_epoch(epoch);
+          return sampler->indices();
+        },
+        sampler->num_samples());
   }
-  EpochPrinter printer(a.quiet, a.epochs);
+  // Validation: every rank evaluates the full validation set (same model, same numbers), in
+  // batches of the global batch size, so the metrics are those of one process with that batch.
+  data::DataLoader val_loader(data::TensorDataset(d.val_x, d.val_y),
+                              data::DataLoaderOptions(a.batch_size * world_size));
+
+  {
+    std::ostringstream os;
+    os << "Model: " << *model << "\n";
+    say(os.str());
+    log(os.str());
+  }
+  if (distributed) {
+    const std::string text =
+        strf("Distributed: %d ranks, %lld training rows per rank, batch %lld per rank (%lld global), lr %g%s\n",
+             world_size, static_cast<long long>(sampler->num_samples()), static_cast<long long>(a.batch_size),
+             static_cast<long long>(a.batch_size * world_size), lr,
+             a.scale_lr ? strf(" (%g x %d ranks)", a.lr, world_size).c_str() : " (--no-scale-lr)");
+    say(text);
+    log(text);
+  }
+  EpochPrinter printer(a.quiet || !console, a.epochs, prefix, !distributed);
+  std::vector<double> global_train_loss;
   training::FitOptions fit_opts;
   fit_opts.epochs = a.epochs;
   fit_opts.on_batch_end = [&](int epoch, std::int64_t done, std::int64_t total) { printer.batch(epoch, done, total); };
   fit_opts.on_epoch_end = [&](const training::EpochResult& r) {
-    printer.epoch(r);
+    training::EpochResult g = r;
+    if (distributed) {  // the mean over ranks of their mean batch losses (equal step counts)
+      Tensor t = zeros(Shape{1}, TensorOptions(DType::Float64));
+      t.data_ptr<double>()[0] = r.train_loss;
+      dist::allreduce(t, dist::ReduceOp::Average);
+      g.train_loss = t.data_ptr<double>()[0];
+      log(strf("epoch %d: train loss %.6f (this rank), %.6f (all ranks); validation loss %.6f, accuracy %lld/%lld; "
+               "%.3f s\n",
+               r.epoch, r.train_loss, g.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
+               static_cast<long long>(r.validation.total), r.seconds));
+    }
+    global_train_loss.push_back(g.train_loss);
+    printer.epoch(g);
     return true;
   };
   std::vector<training::EpochResult> history = training::fit(*model, *optimizer, train_loader, &val_loader, fit_opts);
+  for (std::size_t i = 0; i < history.size() && i < global_train_loss.size(); ++i)
+    history[i].train_loss = global_train_loss[i];
 
-  // ---- model directory (atomic) ----
-  io::ModelDirWriter out(a.out, a.force);
-  io::save_safetensors(model->state_dict(), out.file("model.safetensors"), {{"format", "pt"}, {"krill_version", version()}});
-  out.write_file("metrics.csv", format_metrics_csv(history));
-  training::MlpArchitecture arch{in_features, a.hidden, num_classes};
-  out.write_file("config.json", training::model_config_json(arch, pipe, training_json(a)));
-  write_loss_plot(out.file("loss.png"), history);
-  out.commit();
+  std::vector<std::string> logs;
+  if (distributed) {
+    // All ranks must end with bit-identical weights (a cheap hash allreduce).
+    dist::check_parameters_in_sync(*model);
+    log("parameters in sync across ranks\n");
+    logs = allgather_strings(rank_log);
+  }
+
+  // ---- model directory (atomic; rank 0 alone) ----
+  std::string failure;  // rank 0's error, told to every rank
+  if (rank == 0) {
+    try {
+      io::ModelDirWriter out(a.out, a.force);
+      io::save_safetensors(model->state_dict(), out.file("model.safetensors"),
+                           {{"format", "pt"}, {"krill_version", version()}});
+      out.write_file("metrics.csv", format_metrics_csv(history));
+      training::MlpArchitecture arch{in_features, a.hidden, num_classes};
+      out.write_file("config.json", training::model_config_json(arch, pipe, training_json(a, world_size, lr)));
+      write_loss_plot(out.file("loss.png"), history);
+      if (distributed) {
+        std::filesystem::create_directories(out.file("logs"));
+        for (std::size_t r = 0; r < logs.size(); ++r) out.write_file("logs/rank-" + std::to_string(r) + ".log", logs[r]);
+      }
+      out.commit();
+    } catch (const Error& e) {
+      if (!distributed) throw;
+      failure = e.what();
+    } catch (const std::exception& e) {
+      if (!distributed) throw;
+      failure = std::string("unexpected failure: ") + e.what();
+    }
+  }
+  if (distributed) {
+    failure = broadcast_string(failure, 0);
+    if (!failure.empty())
+      throw IOError(rank == 0 ? failure : "rank 0 could not write the model directory " + a.out + ": " + failure);
+  }
 
   const auto& last = history.back();
-  std::printf("Done: %d epochs, final training loss %.6f, validation loss %.6f, accuracy %lld/%lld (%.2f%%)\n",
-              last.epoch, last.train_loss, last.validation.loss, static_cast<long long>(last.validation.correct),
-              static_cast<long long>(last.validation.total), 100.0 * last.validation.accuracy());
-  std::printf("Model written to %s: model.safetensors (weights), config.json (architecture, preparation, classes), "
-              "metrics.csv, loss.png\n",
-              a.out.c_str());
+  if (console) {
+    print_prefixed(stdout, prefix,
+                   strf("Done: %d epochs, final training loss %.6f, validation loss %.6f, accuracy %lld/%lld (%.2f%%)\n",
+                        last.epoch, last.train_loss, last.validation.loss, static_cast<long long>(last.validation.correct),
+                        static_cast<long long>(last.validation.total), 100.0 * last.validation.accuracy()));
+  }
+  if (rank == 0)
+    std::printf("Model written to %s: model.safetensors (weights), config.json (architecture, preparation, classes), "
+                "metrics.csv, loss.png%s\n",
+                a.out.c_str(), distributed ? ", logs/rank-<r>.log (one per rank)" : "");
+  std::fflush(stdout);
+  optimizer.reset();  // the DistributedOptimizer's communication thread ends before MPI does
+  dist::finalize();
   return 0;
 }
 

@@ -18,8 +18,15 @@ DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options, Generat
     throw ValueError("DataLoader: batch_size must be a positive integer, got " + std::to_string(options_.batch_size_));
 }
 
+void DataLoader::set_sampler(Sampler sampler, std::int64_t num_samples) {
+  if (!sampler) throw ValueError("DataLoader::set_sampler: the sampler is empty");
+  if (num_samples < 0) throw ValueError("DataLoader::set_sampler: num_samples must be >= 0, got " + std::to_string(num_samples));
+  sampler_ = std::move(sampler);
+  sampler_samples_ = num_samples;
+}
+
 std::int64_t DataLoader::num_batches() const {
-  const std::int64_t n = dataset_.size(), b = options_.batch_size_;
+  const std::int64_t n = epoch_size(), b = options_.batch_size_;
   return options_.drop_last_ ? n / b : (n + b - 1) / b;
 }
 
@@ -27,6 +34,13 @@ void DataLoader::begin_epoch() {
   cursor_ = 0;
   // _BaseDataLoaderIter: base seed = torch.empty((), int64).random_()
   (void)gen_->random64();
+  if (sampler_) {
+    order_ = sampler_(epoch_++).contiguous();
+    if (order_.dtype() != DType::Int64 || order_.ndim() != 1 || order_.numel() != sampler_samples_)
+      throw ValueError("DataLoader: the sampler must return int64 [" + std::to_string(sampler_samples_) +
+                       "] row indices, got " + order_.shape().str());
+    return;
+  }
   if (options_.shuffle_) {
     // RandomSampler: seed = int(torch.empty((), int64).random_()); randperm(n, Generator(seed))
     const std::uint64_t seed = gen_->random64() % (std::uint64_t{1} << 63);
@@ -36,14 +50,14 @@ void DataLoader::begin_epoch() {
 }
 
 bool DataLoader::next(Batch& batch) {
-  const std::int64_t n = dataset_.size();
+  const std::int64_t n = epoch_size();
   const std::int64_t b = options_.batch_size_;
   if (cursor_ >= n || (options_.drop_last_ && cursor_ + b > n)) {
     batch = Batch{};
     return false;
   }
   const std::int64_t len = std::min(b, n - cursor_);
-  if (options_.shuffle_) {
+  if (options_.shuffle_ || sampler_) {
     Tensor idx = order_.narrow(0, cursor_, len);
     batch.input = index_select(dataset_.inputs(), 0, idx);
     batch.target = dataset_.targets().defined() ? index_select(dataset_.targets(), 0, idx) : Tensor();

@@ -73,7 +73,7 @@ std::vector<EpochResult> fit(nn::Module& model, optim::Optimizer& optimizer, dat
     const auto t2 = std::chrono::steady_clock::now();
     r.seconds = std::chrono::duration<double>(t2 - t0).count();
     const double train_s = std::chrono::duration<double>(t1 - t0).count();
-    r.samples_per_second = train_s > 0 ? static_cast<double>(train_loader.dataset().size()) / train_s : 0.0;
+    r.samples_per_second = train_s > 0 ? static_cast<double>(train_loader.epoch_size()) / train_s : 0.0;
     history.push_back(r);
     if (options.on_epoch_end && !options.on_epoch_end(r)) break;
   }

@@ -7,6 +7,7 @@
 // the same batches in the same order.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "krill/tensor/generator.hpp"
 #include "krill/tensor/tensor.hpp"
@@ -52,6 +53,19 @@ class DataLoader {
   const TensorDataset& dataset() const { return dataset_; }
   const DataLoaderOptions& options() const { return options_; }
 
+  // An index source (e.g. a rank's shard from dist::DistributedSampler): each epoch's rows are
+  // sampler(epoch) (int64 [num_samples] row indices, in that order; --shuffle belongs to the
+  // sampler then), gathered with index_select. The epoch is set_epoch()'s value, else 0 for
+  // the first begin_epoch() and one more for each later one (PyTorch's sampler.set_epoch).
+  // num_batches() counts num_samples rows.
+  using Sampler = std::function<Tensor(std::int64_t epoch)>;
+  void set_sampler(Sampler sampler, std::int64_t num_samples);
+  bool has_sampler() const { return static_cast<bool>(sampler_); }
+  // The epoch the next begin_epoch() passes to the sampler.
+  void set_epoch(std::int64_t epoch) { epoch_ = epoch; }
+  // Rows in one epoch: the sampler's num_samples, else the dataset's size.
+  std::int64_t epoch_size() const { return sampler_ ? sampler_samples_ : dataset_.size(); }
+
   // Starts an epoch (draws the seeds); then next() until it returns false.
   void begin_epoch();
   bool next(Batch& batch);
@@ -89,6 +103,9 @@ class DataLoader {
   Tensor order_;  // int64 permutation of this epoch (shuffle only)
   std::int64_t cursor_ = 0;
   Generator sampler_gen_;
+  Sampler sampler_;
+  std::int64_t sampler_samples_ = 0;
+  std::int64_t epoch_ = 0;
 };
 
 }  // namespace krill::data
