@@ -43,6 +43,14 @@ BENCHES = {
     "lab_raw": ("whole lab from penguins.csv (prepare, 100 epochs, save, reload, predict)", "s/lab", 1e9),
 }
 MICRO = ["penguin_step", "add", "gemm_tiny", "gemm_256"]
+# krill::dist under mpirun (build/bench/bench_dist), krill only, not in the default set:
+# --only dist (both) or --only dist_allreduce,dist_penguin. See bench/README.md.
+DIST_BENCHES = {
+    "dist_allreduce": "DistributedOptimizer step (fused allreduce, 100 MB of gradients in 5 tensors) vs one raw "
+                      "MPI_Allreduce of the same bytes, mpirun -np 2",
+    "dist_penguin": "penguin training loop (dist engine: DistributedSampler, DistributedOptimizer, Adam, 100 epochs, "
+                    "batch 20 per rank), 1 rank vs mpirun -np 2",
+}
 
 
 # ---------------------------------------------------------------- measuring the machine's load
@@ -227,6 +235,106 @@ def run_lab(args, krill_cli, log):
                             and last["krill"]["total"] == last["pytorch"]["total"]})
 
 
+# ---------------------------------------------------------------- krill::dist (mpirun)
+def _mpirun_env():
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+    return env
+
+
+def _run_json(argv, env):
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({p.returncode}): {(p.stdout + p.stderr).strip()[-2000:]}")
+    return json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
+
+
+def run_dist(names, args, build, log):
+    """The krill::dist benchmarks: args.runs rounds, each under a CpuMeter after a quiet wait."""
+    bench_dist = os.path.join(build, "bench", "bench_dist")
+    if not os.access(bench_dist, os.X_OK):
+        sys.exit(f"run_bench.py: {bench_dist} not found; build it first: cmake --build {args.build} --target bench_dist")
+    env = _mpirun_env()
+    mpirun = shutil.which("mpirun") or "mpirun"
+    results = []
+    if "dist_allreduce" in names:
+        log(f"dist_allreduce: {DIST_BENCHES['dist_allreduce']}")
+        argv = [mpirun, "-np", "2", bench_dist, "allreduce", "--mb", "100", "--tensors", "5", "--runs", "5"]
+        samples, waited = [], []
+        for r in range(args.runs):
+            waited.append(round(wait_quiet(args.max_foreign, max_wait_s=args.max_wait), 2))
+            samples.append(measured(lambda: _run_json(argv, env), [], args))
+            s = samples[-1]
+            log(f"  dist_allreduce run {r + 1}/{args.runs}: fused {s['fused_s'] * 1e3:.1f} ms, raw {s['raw_s'] * 1e3:.1f} ms,"
+                f" raw/fused {s['ratio']:.3f}; raw in bucket-sized calls {s['raw_bucket_sized_s'] * 1e3:.1f} ms"
+                f" (foreign {s['foreign_cpus']:.2f})")
+        fused = statistics.median(s["fused_s"] for s in samples)
+        raw = statistics.median(s["raw_s"] for s in samples)
+        results.append({"bench": "dist_allreduce", "label": DIST_BENCHES["dist_allreduce"], "argv": argv,
+                        "bytes": samples[0]["bytes"], "buckets": samples[0]["buckets"],
+                        "fused_ms": fused * 1e3, "raw_ms": raw * 1e3, "ratio": raw / fused,
+                        "raw_bucket_sized_ms": statistics.median(s["raw_bucket_sized_s"] for s in samples) * 1e3,
+                        "ratio_median_of_runs": statistics.median(s["ratio"] for s in samples),
+                        "foreign_cpus_median": statistics.median(s["foreign_cpus"] for s in samples),
+                        "foreign_cpus_max": max(s["foreign_cpus"] for s in samples),
+                        "waited_s": waited, "samples": samples})
+    if "dist_penguin" in names:
+        log(f"dist_penguin: {DIST_BENCHES['dist_penguin']}")
+        argv = {1: [bench_dist, "penguin", "--epochs", "100", "--batch", "20"],
+                2: [mpirun, "-np", "2", bench_dist, "penguin", "--epochs", "100", "--batch", "20"],
+                "1m": [mpirun, "-np", "1", bench_dist, "penguin", "--epochs", "100", "--batch", "20"]}
+        samples, waited = {1: [], 2: [], "1m": []}, []
+        for r in range(args.runs):
+            waited.append(round(wait_quiet(args.max_foreign, max_wait_s=args.max_wait), 2))
+            for n in ((1, 2, "1m") if r % 2 == 0 else ("1m", 2, 1)):
+                def once(n=n):
+                    t0 = time.perf_counter()
+                    out = _run_json(argv[n], env)
+                    out["process_s"] = time.perf_counter() - t0
+                    return out
+                samples[n].append(measured(once, [], args))
+            log(f"  dist_penguin run {r + 1}/{args.runs}: " + ", ".join(
+                f"{n} rank(s) loop {samples[n][-1]['loop_s'] * 1e3:.1f} ms, process {samples[n][-1]['process_s']:.3f} s"
+                f" (foreign {samples[n][-1]['foreign_cpus']:.2f})" for n in (1, 2, "1m")))
+        med = lambda n, k: statistics.median(s[k] for s in samples[n])
+        results.append({"bench": "dist_penguin", "label": DIST_BENCHES["dist_penguin"], "argv": argv,
+                        "loop_ms": {n: med(n, "loop_s") * 1e3 for n in (1, 2)},
+                        "process_s": {n: med(n, "process_s") for n in (1, 2, "1m")},
+                        "process_ratio_2_over_mpirun_1": med(2, "process_s") / med("1m", "process_s"),
+                        "loop_ratio_2_over_1": med(2, "loop_s") / med(1, "loop_s"),
+                        "process_ratio_2_over_1": med(2, "process_s") / med(1, "process_s"),
+                        "last_loss": {n: samples[n][-1]["last_loss"] for n in (1, 2)},
+                        "foreign_cpus_median": statistics.median(s["foreign_cpus"] for n in (1, 2, "1m") for s in samples[n]),
+                        "foreign_cpus_max": max(s["foreign_cpus"] for n in (1, 2, "1m") for s in samples[n]),
+                        "waited_s": waited, "samples": samples})
+    return results
+
+
+def print_dist_table(results, info, out=sys.stdout):
+    print(file=out)
+    print("| benchmark | krill | baseline | ratio | foreign load (cores) |", file=out)
+    print("|---|---|---|---|---|", file=out)
+    for r in results:
+        load = f"{r['foreign_cpus_median']:.2f} (max {r['foreign_cpus_max']:.2f})"
+        if r["bench"] == "dist_allreduce":
+            print(f"| dist_allreduce ({r['bytes'] / 1e6:.0f} MB, {r['buckets']} buckets, 2 ranks) | fused "
+                  f"{r['fused_ms']:.1f} ms | raw MPI_Allreduce {r['raw_ms']:.1f} ms | raw/fused {r['ratio']:.3f} "
+                  f"(target >= 0.9) | {load} |", file=out)
+            print(f"| (reference) raw MPI_Allreduce in bucket-sized calls | | {r['raw_bucket_sized_ms']:.1f} ms | "
+                  f"raw/fused {r['raw_bucket_sized_ms'] / r['fused_ms']:.3f} | |", file=out)
+        if r["bench"] == "dist_penguin":
+            print(f"| dist_penguin training loop | 2 ranks {r['loop_ms'][2]:.1f} ms | 1 rank {r['loop_ms'][1]:.1f} ms |"
+                  f" 2/1 {r['loop_ratio_2_over_1']:.2f}x (goal <= 0.6x, must be <= 1) | {load} |", file=out)
+            print(f"| dist_penguin whole process | mpirun -np 2: {r['process_s'][2]:.3f} s | 1 process "
+                  f"{r['process_s'][1]:.3f} s | 2/1 {r['process_ratio_2_over_1']:.2f}x | {load} |", file=out)
+            print(f"| dist_penguin whole process, both under mpirun | mpirun -np 2: {r['process_s'][2]:.3f} s | "
+                  f"mpirun -np 1: {r['process_s']['1m']:.3f} s | 2/1 {r['process_ratio_2_over_mpirun_1']:.2f}x | {load} |",
+                  file=out)
+    print(file=out)
+    print(f"medians of {info['settings']['runs']} runs; {info['date']}; {info['cpu_model']}, {info['cpus']} CPUs; "
+          f"load average {'/'.join(f'{x:.2f}' for x in info['loadavg_start'])} at start, "
+          f"{'/'.join(f'{x:.2f}' for x in info['loadavg_end'])} at end; OMP_NUM_THREADS=1", file=out)
+
+
 # The new penguin of the lab: raw values for krill predict --row (Island, CulmenLength, CulmenDepth,
 # FlipperLength, BodyMass), the notebook's x_new = [[1, 50.4, 15.3, 20, 50]] once prepared.
 LAB_ROW = "Dream,50.4,15.3,200,5000"
@@ -409,15 +517,17 @@ def main():
     args.block_s = args.block_s or (0.1 if args.quick else 0.25)
     args.max_wait = args.max_wait if args.max_wait is not None else (3.0 if args.quick else 10.0)
     only = [b for b in args.only.split(",") if b] or list(BENCHES)
+    only = [x for b in only for x in (list(DIST_BENCHES) if b == "dist" else [b])]
     for b in only:
-        if b not in BENCHES:
-            ap.error(f"--only: unknown benchmark '{b}' (known: {', '.join(BENCHES)})")
+        if b not in BENCHES and b not in DIST_BENCHES:
+            ap.error(f"--only: unknown benchmark '{b}' (known: {', '.join(list(BENCHES) + list(DIST_BENCHES))}, dist)")
 
     build = os.path.abspath(args.build)
     bench_bin = os.path.join(build, "bench", "bench_penguin_step")
     krill_cli = os.path.join(build, "krill")
     needed = ((bench_bin, "bench_penguin_step"),) if any(b in MICRO for b in only) else ()
-    for path, target in needed + ((krill_cli, "krill_cli"),):
+    needed += ((krill_cli, "krill_cli"),) if any(b in BENCHES for b in only) else ()  # dist_*: bench_dist only
+    for path, target in needed:
         if not os.access(path, os.X_OK):
             sys.exit(f"run_bench.py: {path} not found; build it first: cmake --build {args.build} --target {target}")
 
@@ -446,11 +556,16 @@ def main():
     if "lab_raw" in only:
         log(f"lab_raw: {BENCHES['lab_raw'][0]}")
         results.append(run_lab_raw(args, krill_cli, log))
+    dist_names = [b for b in only if b in DIST_BENCHES]
+    dist_results = run_dist(dist_names, args, build, log) if dist_names else []
     info["loadavg_end"] = os.getloadavg()
-    print_table(results, info)
+    if results or not dist_results:
+        print_table(results, info)
+    if dist_results:
+        print_dist_table(dist_results, info)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "results": results}, f, indent=1)
+            json.dump({"machine": info, "results": results + dist_results}, f, indent=1)
         log(f"wrote {args.json}")
 
 

@@ -15,7 +15,7 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    --tests) packages+=(python3 python3-torch python3-numpy python3-pandas python3-sklearn strace) ;;
+    --tests) packages+=(python3 python3-torch python3-numpy python3-pandas python3-sklearn strace iproute2) ;;
     -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "setup-deps: unknown argument '$arg' (usage: $0 [--tests])" >&2; exit 2 ;;
   esac
