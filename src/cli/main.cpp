@@ -19,6 +19,7 @@
 
 #include "commands.hpp"
 #include "config_file.hpp"
+#include "krill/util/text.hpp"
 #include "krill/util/error.hpp"
 #include "krill/util/runtime_info.hpp"
 
@@ -81,17 +82,7 @@ CLI::Validator hidden_widths() {
       "W1,W2,...");
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
+using krill::text::edit_distance;
 
 // "; did you mean '--epochs'?" for a mistyped flag, or "" when nothing is close.
 std::string suggest_flag(const CLI::App* app, const std::string& arg) {
