@@ -301,38 +301,16 @@ void adam_init_param(const Tensor& p, bool amsgrad, detail::AdamParamState& st) 
 
 void AdamOptions::validate() const { validate_adam(*this, "Adam"); }
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions defaults) : Adam(std::vector<ParamGroup<AdamOptions>>{}, defaults) {
-  if (params.empty()) throw ValueError("Adam: got an empty parameter list");
-  add_param_group({std::move(params), std::nullopt});
+Adam::Adam(std::vector<Tensor> params, AdamOptions defaults) : OptimizerWithOptions(defaults) {
+  add_initial_params(std::move(params));
 }
 
-Adam::Adam(std::vector<ParamGroup<AdamOptions>> groups, AdamOptions defaults) : defaults_(defaults) {
-  defaults_.validate();
-  for (auto& g : groups) add_param_group(std::move(g));
+Adam::Adam(std::vector<ParamGroup<AdamOptions>> groups, AdamOptions defaults) : OptimizerWithOptions(defaults) {
+  add_initial_groups(std::move(groups));
 }
 
-void Adam::add_param_group(ParamGroup<AdamOptions> group) {
-  AdamOptions opts = group.options.value_or(defaults_);
-  opts.validate();
-  add_group_params(std::move(group.params));
-  options_.push_back(opts);
-  state_.resize(num_params());
-}
+void Adam::params_added() { state_.resize(num_params()); }
 
-AdamOptions& Adam::options(std::size_t group) {
-  check_group(group);
-  return options_[group];
-}
-const AdamOptions& Adam::options(std::size_t group) const {
-  check_group(group);
-  return options_[group];
-}
-double Adam::lr(std::size_t group) const { return options(group).lr(); }
-void Adam::set_lr(std::size_t group, double lr) {
-  check_group(group);
-  if (!(lr >= 0.0)) throw ValueError("Adam: invalid learning rate (lr): " + std::to_string(lr) + "; it must be >= 0");
-  options_[group].lr(lr);
-}
 const detail::AdamParamState& Adam::param_state(std::size_t group, std::size_t j) const {
   if (j >= params(group).size()) throw IndexError("Adam: parameter " + std::to_string(j) + " out of range in group " + std::to_string(group));
   return state_[param_index(group, j)];
@@ -353,39 +331,16 @@ void Adam::init_param_state(std::size_t group, std::size_t j) {
 
 void AdamWOptions::validate() const { validate_adam(*this, "AdamW"); }
 
-AdamW::AdamW(std::vector<Tensor> params, AdamWOptions defaults)
-    : AdamW(std::vector<ParamGroup<AdamWOptions>>{}, defaults) {
-  if (params.empty()) throw ValueError("AdamW: got an empty parameter list");
-  add_param_group({std::move(params), std::nullopt});
+AdamW::AdamW(std::vector<Tensor> params, AdamWOptions defaults) : OptimizerWithOptions(defaults) {
+  add_initial_params(std::move(params));
 }
 
-AdamW::AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults) : defaults_(defaults) {
-  defaults_.validate();
-  for (auto& g : groups) add_param_group(std::move(g));
+AdamW::AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults) : OptimizerWithOptions(defaults) {
+  add_initial_groups(std::move(groups));
 }
 
-void AdamW::add_param_group(ParamGroup<AdamWOptions> group) {
-  AdamWOptions opts = group.options.value_or(defaults_);
-  opts.validate();
-  add_group_params(std::move(group.params));
-  options_.push_back(opts);
-  state_.resize(num_params());
-}
+void AdamW::params_added() { state_.resize(num_params()); }
 
-AdamWOptions& AdamW::options(std::size_t group) {
-  check_group(group);
-  return options_[group];
-}
-const AdamWOptions& AdamW::options(std::size_t group) const {
-  check_group(group);
-  return options_[group];
-}
-double AdamW::lr(std::size_t group) const { return options(group).lr(); }
-void AdamW::set_lr(std::size_t group, double lr) {
-  check_group(group);
-  if (!(lr >= 0.0)) throw ValueError("AdamW: invalid learning rate (lr): " + std::to_string(lr) + "; it must be >= 0");
-  options_[group].lr(lr);
-}
 const detail::AdamParamState& AdamW::param_state(std::size_t group, std::size_t j) const {
   if (j >= params(group).size()) throw IndexError("AdamW: parameter " + std::to_string(j) + " out of range in group " + std::to_string(group));
   return state_[param_index(group, j)];

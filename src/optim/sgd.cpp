@@ -96,40 +96,15 @@ void SGDOptions::validate() const {
                 std::to_string(momentum_) + ", dampening " + std::to_string(dampening_) + ")");
 }
 
-SGD::SGD(std::vector<Tensor> params, SGDOptions defaults) : SGD(std::vector<ParamGroup<SGDOptions>>{}, defaults) {
-  if (params.empty()) throw ValueError("SGD: got an empty parameter list");
-  add_param_group({std::move(params), std::nullopt});
+SGD::SGD(std::vector<Tensor> params, SGDOptions defaults) : OptimizerWithOptions(defaults) {
+  add_initial_params(std::move(params));
 }
 
-SGD::SGD(std::vector<ParamGroup<SGDOptions>> groups, SGDOptions defaults) : defaults_(defaults) {
-  defaults_.validate();
-  for (auto& g : groups) add_param_group(std::move(g));
+SGD::SGD(std::vector<ParamGroup<SGDOptions>> groups, SGDOptions defaults) : OptimizerWithOptions(defaults) {
+  add_initial_groups(std::move(groups));
 }
 
-void SGD::add_param_group(ParamGroup<SGDOptions> group) {
-  SGDOptions opts = group.options.value_or(defaults_);
-  opts.validate();
-  add_group_params(std::move(group.params));
-  options_.push_back(opts);
-  momentum_.resize(num_params());
-}
-
-SGDOptions& SGD::options(std::size_t group) {
-  check_group(group);
-  return options_[group];
-}
-const SGDOptions& SGD::options(std::size_t group) const {
-  check_group(group);
-  return options_[group];
-}
-
-double SGD::lr(std::size_t group) const { return options(group).lr(); }
-
-void SGD::set_lr(std::size_t group, double lr) {
-  check_group(group);
-  if (!(lr >= 0.0)) throw ValueError("SGD: invalid learning rate (lr): " + std::to_string(lr) + "; it must be >= 0");
-  options_[group].lr(lr);
-}
+void SGD::params_added() { momentum_.resize(num_params()); }
 
 const Tensor& SGD::momentum_buffer(std::size_t group, std::size_t j) const {
   check_group(group);

@@ -56,21 +56,14 @@ struct AdamParamState {
 };
 }  // namespace detail
 
-class Adam : public Optimizer {
+class Adam : public OptimizerWithOptions<AdamOptions> {
  public:
   Adam(std::vector<Tensor> params, AdamOptions defaults = AdamOptions());
   Adam(std::vector<ParamGroup<AdamOptions>> groups, AdamOptions defaults = AdamOptions());
 
-  void add_param_group(ParamGroup<AdamOptions> group);
 
-  const AdamOptions& defaults() const { return defaults_; }
-  AdamOptions& options(std::size_t group = 0);
-  const AdamOptions& options(std::size_t group = 0) const;
 
   void step() override;
-  double lr(std::size_t group = 0) const override;
-  using Optimizer::set_lr;
-  void set_lr(std::size_t group, double lr) override;
   std::string_view name() const override { return "Adam"; }
 
   // The state of a parameter (not initialized before its first step).
@@ -81,10 +74,9 @@ class Adam : public Optimizer {
   void save_group_options(std::size_t group, StateDict& sd, const std::string& prefix) const override;
   void load_state_impl(StateReader& reader) override;
   void init_param_state(std::size_t group, std::size_t j) override;
+  void params_added() override;
 
  private:
-  AdamOptions defaults_;
-  std::vector<AdamOptions> options_;
   std::vector<detail::AdamParamState> state_;
 };
 

@@ -43,21 +43,14 @@ struct AdamWOptions {
   bool maximize_ = false;
 };
 
-class AdamW : public Optimizer {
+class AdamW : public OptimizerWithOptions<AdamWOptions> {
  public:
   AdamW(std::vector<Tensor> params, AdamWOptions defaults = AdamWOptions());
   AdamW(std::vector<ParamGroup<AdamWOptions>> groups, AdamWOptions defaults = AdamWOptions());
 
-  void add_param_group(ParamGroup<AdamWOptions> group);
 
-  const AdamWOptions& defaults() const { return defaults_; }
-  AdamWOptions& options(std::size_t group = 0);
-  const AdamWOptions& options(std::size_t group = 0) const;
 
   void step() override;
-  double lr(std::size_t group = 0) const override;
-  using Optimizer::set_lr;
-  void set_lr(std::size_t group, double lr) override;
   std::string_view name() const override { return "AdamW"; }
 
   const detail::AdamParamState& param_state(std::size_t group, std::size_t j) const;
@@ -67,10 +60,9 @@ class AdamW : public Optimizer {
   void save_group_options(std::size_t group, StateDict& sd, const std::string& prefix) const override;
   void load_state_impl(StateReader& reader) override;
   void init_param_state(std::size_t group, std::size_t j) override;
+  void params_added() override;
 
  private:
-  AdamWOptions defaults_;
-  std::vector<AdamWOptions> options_;
   std::vector<detail::AdamParamState> state_;
 };
 

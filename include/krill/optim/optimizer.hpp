@@ -180,4 +180,58 @@ void parallel_for(std::int64_t n, F& f) {
 }
 }  // namespace detail
 
+// The hyper-parameter bookkeeping every concrete optimizer shares: default options, one Options
+// per group, learning-rate access. `Options` has lr(), lr(double) and validate().
+template <typename Options>
+class OptimizerWithOptions : public Optimizer {
+ public:
+  // Adds a group; unset options mean the defaults.
+  void add_param_group(ParamGroup<Options> group) {
+    Options opts = group.options.value_or(defaults_);
+    opts.validate();
+    add_group_params(std::move(group.params));
+    options_.push_back(opts);
+    params_added();
+  }
+
+  const Options& defaults() const { return defaults_; }
+  // The hyper-parameters of one group (changes apply from the next step).
+  Options& options(std::size_t group = 0) {
+    check_group(group);
+    return options_[group];
+  }
+  const Options& options(std::size_t group = 0) const {
+    check_group(group);
+    return options_[group];
+  }
+
+  double lr(std::size_t group = 0) const override { return options(group).lr(); }
+  using Optimizer::set_lr;
+  void set_lr(std::size_t group, double lr) override {
+    check_group(group);
+    if (!(lr >= 0.0))
+      throw ValueError(std::string(name()) + ": invalid learning rate (lr): " + std::to_string(lr) + "; it must be >= 0");
+    options_[group].lr(lr);
+  }
+
+ protected:
+  explicit OptimizerWithOptions(Options defaults) : defaults_(defaults) { defaults_.validate(); }
+  // For the derived constructors (add_param_group calls the virtual params_added(), so groups
+  // are added once the derived object exists).
+  void add_initial_params(std::vector<Tensor> params) {
+    if (params.empty()) throw ValueError(std::string(name()) + ": got an empty parameter list");
+    add_param_group({std::move(params), std::nullopt});
+  }
+  void add_initial_groups(std::vector<ParamGroup<Options>> groups) {
+    for (auto& g : groups) add_param_group(std::move(g));
+  }
+  // Called after a group was added: size the per-parameter state to num_params().
+  virtual void params_added() = 0;
+
+  std::vector<Options> options_;  // per group
+
+ private:
+  Options defaults_;
+};
+
 }  // namespace krill::optim

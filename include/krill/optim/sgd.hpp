@@ -50,24 +50,14 @@ struct SGDOptions {
   bool maximize_ = false;
 };
 
-class SGD : public Optimizer {
+class SGD : public OptimizerWithOptions<SGDOptions> {
  public:
   SGD(std::vector<Tensor> params, SGDOptions defaults);
   SGD(std::vector<ParamGroup<SGDOptions>> groups, SGDOptions defaults);
 
-  // Adds a group; unset options mean the defaults.
-  void add_param_group(ParamGroup<SGDOptions> group);
 
-  const SGDOptions& defaults() const { return defaults_; }
-  // The hyper-parameters of one group (changes apply from the next step; validate() is re-run
-  // by step()).
-  SGDOptions& options(std::size_t group = 0);
-  const SGDOptions& options(std::size_t group = 0) const;
 
   void step() override;
-  double lr(std::size_t group = 0) const override;
-  using Optimizer::set_lr;
-  void set_lr(std::size_t group, double lr) override;
   std::string_view name() const override { return "SGD"; }
 
   // The momentum buffer of a parameter (undefined before its first step, or without momentum).
@@ -78,10 +68,9 @@ class SGD : public Optimizer {
   void save_group_options(std::size_t group, StateDict& sd, const std::string& prefix) const override;
   void load_state_impl(StateReader& reader) override;
   void init_param_state(std::size_t group, std::size_t j) override;
+  void params_added() override;
 
  private:
-  SGDOptions defaults_;
-  std::vector<SGDOptions> options_;   // per group
   std::vector<Tensor> momentum_;      // per parameter (index over all groups)
 };
 
