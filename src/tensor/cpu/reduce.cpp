@@ -158,9 +158,9 @@ void softmax(const Tensor& a, int dim, bool log, Tensor& out) {
       if (e.size() < static_cast<std::size_t>(total)) e.resize(static_cast<std::size_t>(total));
       vexp(po, e.data(), total);
       for (std::int64_t i = 0; i < rows; ++i) {
-        float sum = 0.f;
+        double sum = 0.0;  // double: rows can be long (class scores of big vocabularies)
         for (std::int64_t k = 0; k < n; ++k) sum += e[static_cast<std::size_t>(i * n + k)];
-        const float lse = std::log(sum);
+        const float lse = static_cast<float>(std::log(sum));
         float* y = po + i * n;
         for (std::int64_t k = 0; k < n; ++k) y[k] -= lse;
       }
@@ -168,9 +168,9 @@ void softmax(const Tensor& a, int dim, bool log, Tensor& out) {
       vexp(po, po, total);
       for (std::int64_t i = 0; i < rows; ++i) {
         float* y = po + i * n;
-        float sum = 0.f;
+        double sum = 0.0;
         for (std::int64_t k = 0; k < n; ++k) sum += y[k];
-        const float inv = 1.f / sum;
+        const float inv = static_cast<float>(1.0 / sum);
         for (std::int64_t k = 0; k < n; ++k) y[k] *= inv;
       }
     }
@@ -184,17 +184,17 @@ void softmax(const Tensor& a, int dim, bool log, Tensor& out) {
       float mx = -std::numeric_limits<float>::infinity();
       for (std::int64_t k = 0; k < r.n; ++k) mx = std::max(mx, x[k * s]);
       if (log) {
-        float sum = 0.f;
+        double sum = 0.0;
         for (std::int64_t k = 0; k < r.n; ++k) sum += std::exp(x[k * s] - mx);
-        const float lse = std::log(sum);
+        const float lse = static_cast<float>(std::log(sum));
         for (std::int64_t k = 0; k < r.n; ++k) y[k * s] = x[k * s] - mx - lse;
       } else {
-        float sum = 0.f;
+        double sum = 0.0;
         for (std::int64_t k = 0; k < r.n; ++k) {
           y[k * s] = std::exp(x[k * s] - mx);
           sum += y[k * s];
         }
-        const float inv = 1.f / sum;
+        const float inv = static_cast<float>(1.0 / sum);
         for (std::int64_t k = 0; k < r.n; ++k) y[k * s] *= inv;
       }
     }
@@ -213,9 +213,10 @@ void softmax_backward(const Tensor& grad, const Tensor& out, int dim, bool log, 
     for (std::int64_t i = 0; i < rows; ++i) {
       const float* g = pg + i * n;
       float* gi = pr + i * n;
-      float sum = 0.f;
+      double sum = 0.0;
       for (std::int64_t k = 0; k < n; ++k) sum += g[k];
-      for (std::int64_t k = 0; k < n; ++k) gi[k] = g[k] - gi[k] * sum;
+      const float s = static_cast<float>(sum);
+      for (std::int64_t k = 0; k < n; ++k) gi[k] = g[k] - gi[k] * s;
     }
     return;
   }
@@ -226,13 +227,15 @@ void softmax_backward(const Tensor& grad, const Tensor& out, int dim, bool log, 
       const float* y = py + base;
       float* gi = pr + base;
       if (log) {
-        float sum = 0.f;
+        double sum = 0.0;
         for (std::int64_t k = 0; k < r.n; ++k) sum += g[k * s];
-        for (std::int64_t k = 0; k < r.n; ++k) gi[k * s] = g[k * s] - std::exp(y[k * s]) * sum;
+        const float sf = static_cast<float>(sum);
+        for (std::int64_t k = 0; k < r.n; ++k) gi[k * s] = g[k * s] - std::exp(y[k * s]) * sf;
       } else {
-        float dot = 0.f;
-        for (std::int64_t k = 0; k < r.n; ++k) dot += g[k * s] * y[k * s];
-        for (std::int64_t k = 0; k < r.n; ++k) gi[k * s] = y[k * s] * (g[k * s] - dot);
+        double dot = 0.0;
+        for (std::int64_t k = 0; k < r.n; ++k) dot += static_cast<double>(g[k * s]) * y[k * s];
+        const float d = static_cast<float>(dot);
+        for (std::int64_t k = 0; k < r.n; ++k) gi[k * s] = y[k * s] * (g[k * s] - d);
       }
     }
   }
