@@ -67,5 +67,17 @@ target_link_libraries(krill_deps_mpi INTERFACE ${KRILL_MPI_LIB})
 target_include_directories(krill_deps_mpi INTERFACE ${KRILL_MPI_INCLUDE})
 target_compile_definitions(krill_deps_mpi INTERFACE OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)  # C bindings only
 add_library(krill_deps::mpi ALIAS krill_deps_mpi)
+# SQLite (Debian libsqlite3-dev) is the run-tracking store of krill::track. Located by path like
+# the others so the exported package can carry it.
+find_path(KRILL_SQLITE_INCLUDE NAMES sqlite3.h)
+find_library(KRILL_SQLITE_LIB NAMES sqlite3)
+if(NOT KRILL_SQLITE_INCLUDE OR NOT KRILL_SQLITE_LIB)
+  message(FATAL_ERROR "SQLite not found: apt-get install libsqlite3-dev")
+endif()
+add_library(krill_deps_sqlite INTERFACE)
+target_link_libraries(krill_deps_sqlite INTERFACE ${KRILL_SQLITE_LIB})
+target_include_directories(krill_deps_sqlite INTERFACE ${KRILL_SQLITE_INCLUDE})
+add_library(krill_deps::sqlite ALIAS krill_deps_sqlite)
+
 # The launcher the MPI tests (tests/dist.cmake) and `krill launch` run.
 find_program(KRILL_MPIEXEC NAMES mpirun mpiexec)

@@ -27,4 +27,5 @@
 #include "krill/optim/adamw.hpp"
 #include "krill/train/trainer.hpp"
 #include "krill/dist/dist.hpp"
+#include "krill/track/store.hpp"
 #include "krill/util/runtime_info.hpp"
