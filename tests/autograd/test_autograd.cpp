@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/expect.hpp"
 #include "krill/krill.hpp"
 #include "krill/autograd/node.hpp"
 
@@ -20,21 +21,8 @@ namespace {
 
 std::vector<float> fvec(const Tensor& t) { return t.to_vector<float>(); }
 
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using krill::test::contains;
+using krill::test::error_of;
 
 Tensor leaf(std::initializer_list<float> v) { return tensor(v).requires_grad_(); }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/expect.hpp"
 #include "krill/krill.hpp"
 #include "support/oracle.hpp"
 
@@ -21,21 +22,8 @@ namespace {
 
 std::vector<float> fvec(const Tensor& t) { return t.to_vector<float>(); }
 
-template <typename E, typename Fn>
-std::string error_of(Fn&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using krill::test::contains;
+using krill::test::error_of;
 
 std::vector<std::string> names_of(const std::vector<std::pair<std::string, Tensor>>& v) {
   std::vector<std::string> out;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "support/expect.hpp"
 #include "krill/krill.hpp"
 #include "support/oracle.hpp"
 
@@ -26,21 +27,8 @@ std::vector<float> fvec(const Tensor& t) { return t.to_vector<float>(); }
 std::vector<std::int64_t> ivec(const Tensor& t) { return t.to_vector<std::int64_t>(); }
 
 // Runs `f`, expects it to throw E, and returns the message.
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw the wrong type: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using krill::test::contains;
+using krill::test::error_of;
 
 }  // namespace
 
