@@ -1,6 +1,16 @@
 # Debian 12 packages only: libdnnl-dev, libopenblas-openmp-dev, nlohmann-json3-dev, libcli11-dev.
 # Imported as INTERFACE targets named krill_deps::* so the rest of the build names what it uses.
 
+# krill_deps::<name>: an INTERFACE target with an include directory and the libraries (and link
+# flags) that follow it, all found by path rather than through another package's imported
+# target, so the exported krill package can carry them.
+function(krill_interface_dep name include_dir)
+  add_library(krill_deps_${name} INTERFACE)
+  target_link_libraries(krill_deps_${name} INTERFACE ${ARGN})
+  target_include_directories(krill_deps_${name} INTERFACE ${include_dir})
+  add_library(krill_deps::${name} ALIAS krill_deps_${name})
+endfunction()
+
 # OpenBLAS: the OpenMP build, so BLAS and oneDNN share one thread pool (mixing OpenBLAS's
 # pthread pool with OpenMP measured 10x slower here). The RUNPATH pins the OpenMP variant
 # whatever the Debian alternatives point libopenblas.so.0 at.
@@ -13,20 +23,14 @@ if(NOT KRILL_OPENBLAS_LIB)
 endif()
 find_path(KRILL_CBLAS_INCLUDE NAMES cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
           /usr/include/${CMAKE_LIBRARY_ARCHITECTURE} NO_DEFAULT_PATH)
-add_library(krill_deps_openblas INTERFACE)
-target_link_libraries(krill_deps_openblas INTERFACE ${KRILL_OPENBLAS_LIB} "-Wl,-rpath,${KRILL_OPENBLAS_DIR}")
-target_include_directories(krill_deps_openblas INTERFACE ${KRILL_CBLAS_INCLUDE})
-add_library(krill_deps::openblas ALIAS krill_deps_openblas)
+krill_interface_dep(openblas ${KRILL_CBLAS_INCLUDE} ${KRILL_OPENBLAS_LIB} "-Wl,-rpath,${KRILL_OPENBLAS_DIR}")
 
 find_library(KRILL_DNNL_LIB NAMES dnnl)
 find_path(KRILL_DNNL_INCLUDE NAMES oneapi/dnnl/dnnl.hpp)
 if(NOT KRILL_DNNL_LIB OR NOT KRILL_DNNL_INCLUDE)
   message(FATAL_ERROR "oneDNN not found: apt-get install libdnnl-dev")
 endif()
-add_library(krill_deps_dnnl INTERFACE)
-target_link_libraries(krill_deps_dnnl INTERFACE ${KRILL_DNNL_LIB})
-target_include_directories(krill_deps_dnnl INTERFACE ${KRILL_DNNL_INCLUDE})
-add_library(krill_deps::dnnl ALIAS krill_deps_dnnl)
+krill_interface_dep(dnnl ${KRILL_DNNL_INCLUDE} ${KRILL_DNNL_LIB})
 
 find_package(nlohmann_json 3.10 REQUIRED)
 add_library(krill_deps_json INTERFACE)
@@ -48,10 +52,7 @@ find_path(KRILL_PLPLOT_INCLUDE NAMES plplot.h PATH_SUFFIXES plplot)
 if(NOT KRILL_PLPLOT_LIB OR NOT KRILL_PLPLOT_INCLUDE)
   message(FATAL_ERROR "PLplot not found: apt-get install libplplot-dev plplot-driver-cairo")
 endif()
-add_library(krill_deps_plplot INTERFACE)
-target_link_libraries(krill_deps_plplot INTERFACE ${KRILL_PLPLOT_LIB})
-target_include_directories(krill_deps_plplot INTERFACE ${KRILL_PLPLOT_INCLUDE})
-add_library(krill_deps::plplot ALIAS krill_deps_plplot)
+krill_interface_dep(plplot ${KRILL_PLPLOT_INCLUDE} ${KRILL_PLPLOT_LIB})
 
 # MPI (Debian's OpenMPI: libopenmpi-dev) is the CPU transport of krill::dist. Located by path like
 # the others (not FindMPI's imported target) so the exported package can carry it; only the C
@@ -62,11 +63,8 @@ find_library(KRILL_MPI_LIB NAMES mpi PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE
 if(NOT KRILL_MPI_INCLUDE OR NOT KRILL_MPI_LIB)
   message(FATAL_ERROR "MPI not found: apt-get install libopenmpi-dev openmpi-bin")
 endif()
-add_library(krill_deps_mpi INTERFACE)
-target_link_libraries(krill_deps_mpi INTERFACE ${KRILL_MPI_LIB})
-target_include_directories(krill_deps_mpi INTERFACE ${KRILL_MPI_INCLUDE})
+krill_interface_dep(mpi ${KRILL_MPI_INCLUDE} ${KRILL_MPI_LIB})
 target_compile_definitions(krill_deps_mpi INTERFACE OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)  # C bindings only
-add_library(krill_deps::mpi ALIAS krill_deps_mpi)
 # SQLite (Debian libsqlite3-dev) is the run-tracking store of krill::track. Located by path like
 # the others so the exported package can carry it.
 find_path(KRILL_SQLITE_INCLUDE NAMES sqlite3.h)
@@ -74,10 +72,7 @@ find_library(KRILL_SQLITE_LIB NAMES sqlite3)
 if(NOT KRILL_SQLITE_INCLUDE OR NOT KRILL_SQLITE_LIB)
   message(FATAL_ERROR "SQLite not found: apt-get install libsqlite3-dev")
 endif()
-add_library(krill_deps_sqlite INTERFACE)
-target_link_libraries(krill_deps_sqlite INTERFACE ${KRILL_SQLITE_LIB})
-target_include_directories(krill_deps_sqlite INTERFACE ${KRILL_SQLITE_INCLUDE})
-add_library(krill_deps::sqlite ALIAS krill_deps_sqlite)
+krill_interface_dep(sqlite ${KRILL_SQLITE_INCLUDE} ${KRILL_SQLITE_LIB})
 
 # The launcher the MPI tests (tests/dist.cmake) and `krill launch` run.
 find_program(KRILL_MPIEXEC NAMES mpirun mpiexec)
