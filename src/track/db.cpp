@@ -74,6 +74,22 @@ CREATE TABLE artifacts (
 CREATE INDEX runs_experiment ON runs (experiment_id, start_time);
 CREATE INDEX runs_status ON runs (status);
 )sql"},
+    // The last point of every metric, kept by the writer, so that listing 1,000 runs with their
+    // metrics reads 10,000 rows instead of scanning ten million.
+    {3, R"sql(
+CREATE TABLE latest_metrics (
+  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value REAL NOT NULL,
+  step INTEGER NOT NULL,
+  timestamp INTEGER NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+INSERT INTO latest_metrics (run_id, key, value, step, timestamp)
+  SELECT m.run_id, m.key, m.value, m.step, m.timestamp FROM metrics m
+  WHERE m.rowid = (SELECT m2.rowid FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key
+                   ORDER BY m2.step DESC, m2.timestamp DESC, m2.rowid DESC LIMIT 1);
+)sql"},
 };
 constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 

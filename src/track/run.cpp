@@ -8,7 +8,9 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <string_view>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -126,10 +128,26 @@ struct Run::Impl {
       if (!batch.empty()) {
         Stmt ins(*db, "INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
                  "writing metrics");
+        // The batch's last point per key (highest step, then newest; later wins a tie) updates
+        // latest_metrics once per key.
+        std::map<std::string_view, const Pending*> last;
         for (const auto& p : batch) {
           ins.bind(1, id).bind(2, p.key).bind(3, p.value).bind(4, p.step).bind(5, p.timestamp);
           ins.run();
           ins.reset();
+          const Pending*& l = last[p.key];
+          if (!l || p.step > l->step || (p.step == l->step && p.timestamp >= l->timestamp)) l = &p;
+        }
+        Stmt up(*db,
+                "INSERT INTO latest_metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
+                "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
+                "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
+                "writing metrics");
+        for (const auto& [key, p] : last) {
+          up.bind(1, id).bind(2, p->key).bind(3, p->value).bind(4, p->step).bind(5, p->timestamp);
+          up.run();
+          up.reset();
         }
       }
       Stmt hb(*db, "UPDATE runs SET heartbeat_time = ? WHERE id = ?", "updating the heartbeat");

@@ -1,5 +1,6 @@
 // Store: reading runs back (list, prefix lookup, liveness), deleting them.
 #include <cstdlib>
+#include <unordered_map>
 
 #include "db.hpp"
 #include "krill/track/store.hpp"
@@ -186,15 +187,39 @@ std::vector<MetricPoint> Store::metric_history(const std::string& run_id, const 
 }
 
 std::map<std::string, MetricPoint> Store::latest_metrics(const std::string& run_id) {
-  Stmt q(impl_->db,
-         "SELECT key, value, step, timestamp FROM metrics WHERE run_id = ? ORDER BY key, step, timestamp, rowid",
+  Stmt q(impl_->db, "SELECT key, value, step, timestamp FROM latest_metrics WHERE run_id = ?",
          "reading latest metrics");
   q.bind(1, run_id);
   std::map<std::string, MetricPoint> out;
   while (q.step()) {
     MetricPoint p{q.text(0), q.real(1), q.int64(2), q.int64(3)};
-    out[p.key] = p;   // rows come in order: the last one per key wins
+    out[p.key] = p;
   }
+  return out;
+}
+
+std::vector<RunSummary> Store::run_summaries(const RunFilter& filter) {
+  std::vector<RunSummary> out;
+  std::unordered_map<std::string, std::size_t> index;
+  for (RunInfo& r : list_runs(filter)) {
+    index.emplace(r.id, out.size());
+    out.push_back(RunSummary{std::move(r), {}, {}, {}});
+  }
+  if (out.empty()) return out;
+  // Three scans of small tables instead of three queries per run.
+  auto fill = [&](const char* sql, auto&& put) {
+    Stmt q(impl_->db, sql, "reading run summaries");
+    while (q.step()) {
+      auto it = index.find(q.text(0));
+      if (it != index.end()) put(out[it->second], q);
+    }
+  };
+  fill("SELECT run_id, key, value FROM params", [](RunSummary& s, Stmt& q) { s.params[q.text(1)] = q.text(2); });
+  fill("SELECT run_id, key, value FROM tags", [](RunSummary& s, Stmt& q) { s.tags[q.text(1)] = q.text(2); });
+  fill("SELECT run_id, key, value, step, timestamp FROM latest_metrics", [](RunSummary& s, Stmt& q) {
+    MetricPoint p{q.text(1), q.real(2), q.int64(3), q.int64(4)};
+    s.latest_metrics[p.key] = p;
+  });
   return out;
 }
 

@@ -115,16 +115,24 @@ INSERT INTO experiments (name, created) VALUES ('old', 1000);
 INSERT INTO runs (id, name, experiment_id, status, start_time, end_time) VALUES ('abcdef0123456789abcdef0123456789', 'legacy', 1, 'FINISHED', 1000, 2000);
 INSERT INTO params VALUES ('abcdef0123456789abcdef0123456789', 'lr', '0.1');
 INSERT INTO metrics VALUES ('abcdef0123456789abcdef0123456789', 'loss', 0.5, 1, 1500);
+INSERT INTO metrics VALUES ('abcdef0123456789abcdef0123456789', 'loss', 0.25, 3, 1400);
+INSERT INTO metrics VALUES ('abcdef0123456789abcdef0123456789', 'loss', 0.75, 2, 1600);
 )sql");
   track::Store store(path);
-  EXPECT_EQ(store.schema_version(), 2);
+  EXPECT_EQ(store.schema_version(), track::Store::latest_schema_version());
+  EXPECT_EQ(track::Store::latest_schema_version(), 3);
   auto r = store.get_run("abcdef");
   EXPECT_EQ(r.name, "legacy");
   EXPECT_EQ(r.status, RunStatus::Finished);
   EXPECT_FALSE(r.heartbeat_time.has_value());
   EXPECT_EQ(store.params(r.id).at("lr"), "0.1");
-  EXPECT_EQ(store.metric_count(r.id), 1u);
+  EXPECT_EQ(store.metric_count(r.id), 3u);
   EXPECT_TRUE(store.artifacts(r.id).empty());   // the table added by migration 2
+  // migration 3 fills latest_metrics from the history: the highest step wins, not the newest
+  auto latest = store.latest_metrics(r.id);
+  ASSERT_EQ(latest.size(), 1u);
+  EXPECT_EQ(latest.at("loss").step, 3);
+  EXPECT_DOUBLE_EQ(latest.at("loss").value, 0.25);
   // and the upgraded store takes new runs
   auto run = track::start_run("old", opts(path));
   run.log_artifact(path);
@@ -188,9 +196,36 @@ TEST(TrackStore, LogsAndReadsBack) {
   EXPECT_THROW(run.log_param("late", "x"), ValueError);
   EXPECT_EQ(store.get_run(run.id()).status, RunStatus::Finished);
   EXPECT_EQ(store.metric_count(run.id()), 15u);
+  latest = store.latest_metrics(run.id());
+
+  // latest points across several writer batches: a lower step logged later does not win
+  run.log_metric("acc", 0.9, 7);
+  run.flush();
+  run.log_metric("acc", 0.05, 1);
+  run.log_metric("acc", 0.95, 7);   // same step, newer: wins
+  run.flush();
+  latest = store.latest_metrics(run.id());
+  EXPECT_EQ(latest.at("acc").step, 7);
+  EXPECT_DOUBLE_EQ(latest.at("acc").value, 0.95);
+  auto other = track::start_run("other", opts(path, "second"));
+  other.log_param("lr", "0.5");
+  other.log_metric("loss", 2.0, 0);
+  other.end();
+  auto summaries = store.run_summaries();
+  ASSERT_EQ(summaries.size(), 2u);
+  EXPECT_EQ(summaries[0].info.name, "second");   // newest first
+  EXPECT_EQ(summaries[0].params.at("lr"), "0.5");
+  EXPECT_DOUBLE_EQ(summaries[0].latest_metrics.at("loss").value, 2.0);
+  EXPECT_EQ(summaries[1].info.id, run.id());
+  EXPECT_EQ(summaries[1].params, store.params(run.id()));
+  EXPECT_EQ(summaries[1].tags.at("user"), "<script>alert(1)</script>");
+  EXPECT_EQ(summaries[1].latest_metrics.at("loss").step, 9);
+  EXPECT_EQ(store.run_summaries({.experiment = "other"}).size(), 1u);
+  store.delete_run(other.id());
 
   store.delete_run(run.id().substr(0, 12));
   EXPECT_TRUE(store.list_runs().empty());
+  EXPECT_TRUE(store.latest_metrics(run.id()).empty());
   EXPECT_EQ(store.metric_count(run.id()), 0u);
   EXPECT_TRUE(store.params(run.id()).empty());
 }

@@ -63,6 +63,14 @@ struct Artifact {
   std::string kind;   // "file", "dir" or what the caller gave
 };
 
+// A run with its params, tags and the last point of each metric (what a runs table shows).
+struct RunSummary {
+  RunInfo info;
+  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> tags;
+  std::map<std::string, MetricPoint> latest_metrics;
+};
+
 struct RunFilter {
   std::optional<std::string> experiment;   // experiment name
   std::optional<RunStatus> status;         // compared after the liveness check
@@ -94,6 +102,9 @@ class Store {
   std::vector<std::string> metric_keys(const std::string& run_id);
   std::vector<MetricPoint> metric_history(const std::string& run_id, const std::string& key);  // by step
   std::map<std::string, MetricPoint> latest_metrics(const std::string& run_id);  // highest step, then newest
+  // list_runs(filter) with each run's params, tags and latest metrics, read in a few queries
+  // whatever the number of runs.
+  std::vector<RunSummary> run_summaries(const RunFilter& filter = {});
   std::size_t metric_count(const std::string& run_id);   // all keys
   std::vector<Artifact> artifacts(const std::string& run_id);
   void delete_run(const std::string& id_or_prefix);       // with its params, tags, metrics, artifacts
