@@ -38,6 +38,11 @@ struct TrainArgs {
   bool scale_lr = true;                        // lr * N (--no-scale-lr: as given)
   std::string log_verbosity = "rank0";         // rank0: only rank 0 prints; all: every rank, "[rank r] "
   std::string timeline;                        // Chrome-trace file (dist::DistributedOptions::timeline_path)
+  // Run tracking (rank 0 records the run; see track::start_run):
+  bool track = true;                           // --no-track: record nothing
+  std::string tracking_uri;                    // empty: track::default_tracking_uri()
+  std::string experiment = "Default";          // MLflow's default experiment name
+  std::string run_name;                        // empty: "run-<id prefix>"
 };
 
 int run_train(const TrainArgs& args);  // calls check_train_args first
@@ -77,6 +82,30 @@ struct PredictArgs {
   std::string format = "text";  // text or json
 };
 int run_predict(const PredictArgs& args);
+
+// krill runs ACTION ...: the run store's command line (src/cli/runs_command.cpp).
+struct RunsArgs {
+  std::string action;                 // list, show, compare, plot, export, delete
+  std::vector<std::string> ids;       // run ids or unique prefixes (show/export: one; compare: 2+; plot/delete: 1+)
+  std::string tracking_uri;           // empty: track::default_tracking_uri()
+  // list filters
+  std::string experiment;             // empty: every experiment
+  std::string status;                 // empty, RUNNING, FINISHED, FAILED or KILLED
+  std::vector<std::string> params;    // "KEY=VALUE" items a run's params must all match
+  std::string format;                 // empty: the action's default (list/compare: table, show: text, export: csv)
+  std::string metric;                 // plot: the metric key (e.g. val_loss)
+  std::string output;                 // plot: the PNG to write; export: file (empty: stdout)
+  bool force = false;                 // delete: also a run still RUNNING
+};
+int run_runs(const RunsArgs& args);
+
+// krill ui: the dashboard's web server (src/cli/ui_command.cpp); runs until SIGINT/SIGTERM.
+struct UiArgs {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string tracking_uri;           // empty: track::default_tracking_uri()
+};
+int run_ui(const UiArgs& args);
 
 // Parses "A=0.1,B=0.01" items into column -> factor; throws ValueError naming the bad item.
 std::map<std::string, double> parse_scale(const std::vector<std::string>& items);

@@ -390,6 +390,65 @@ int main(int argc, char** argv) {
                     "Write a Chrome-trace timeline of backward, allreduce and optimizer step (one file per rank)")
       ->group("Distributed");
 
+  train->add_flag("--track,!--no-track", t.track,
+                  "Record the run (params, per-epoch metrics, artifacts) in the tracking store (default), or not")
+      ->group("Tracking");
+  train->add_option("--tracking-uri", t.tracking_uri,
+                    "Run store to record into (default $KRILL_TRACKING_URI, else ./krill-runs/runs.db)")
+      ->group("Tracking");
+  train->add_option("--experiment", t.experiment, "Experiment to file the run under")
+      ->capture_default_str()->group("Tracking");
+  train->add_option("--run-name", t.run_name, "Name of the run (default run-<first 8 digits of its id>)")
+      ->group("Tracking");
+
+  // ---- runs (the run store) ----
+  krill::cli::RunsArgs ra;
+  auto* runs = app.add_subcommand("runs", "List, show, compare, plot, export and delete tracked runs");
+  runs->require_subcommand(1, 1);
+  auto add_uri = [&](CLI::App* c) {
+    c->add_option("--tracking-uri", ra.tracking_uri,
+                  "Run store to read (default $KRILL_TRACKING_URI, else ./krill-runs/runs.db)");
+  };
+  auto* runs_list = runs->add_subcommand("list", "List runs, newest first, with their params and latest metrics");
+  runs_list->add_option("--experiment", ra.experiment, "Only runs of this experiment");
+  runs_list->add_option("--status", ra.status, "Only runs with this status")
+      ->check(CLI::IsMember({"RUNNING", "FINISHED", "FAILED", "KILLED"}, CLI::ignore_case));
+  runs_list->add_option("--param", ra.params, "Only runs whose param KEY has VALUE (KEY=VALUE; repeatable)")
+      ->allow_extra_args(false);
+  runs_list->add_option("--format", ra.format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  add_uri(runs_list);
+  auto* runs_show = runs->add_subcommand("show", "Show one run: info, params, tags, metrics, artifacts");
+  runs_show->add_option("id", ra.ids, "Run id or a unique prefix of it")->required()->expected(1);
+  runs_show->add_option("--format", ra.format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  add_uri(runs_show);
+  auto* runs_compare = runs->add_subcommand("compare", "Compare runs: params that differ, final and best metrics");
+  runs_compare->add_option("ids", ra.ids, "Two or more run ids (or unique prefixes)")->required()->expected(2, 1000);
+  runs_compare->add_option("--format", ra.format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  add_uri(runs_compare);
+  auto* runs_plot = runs->add_subcommand("plot", "Plot one metric of one or more runs, overlaid, into a PNG");
+  runs_plot->add_option("ids", ra.ids, "Run ids (or unique prefixes)")->required()->expected(1, 1000);
+  runs_plot->add_option("--metric", ra.metric, "Metric to plot (e.g. val_loss)")->required();
+  runs_plot->add_option("-o,--output", ra.output, "PNG file to write")->required();
+  add_uri(runs_plot);
+  auto* runs_export = runs->add_subcommand("export", "Export a run's metric history (and its params) as CSV or JSON");
+  runs_export->add_option("id", ra.ids, "Run id or a unique prefix of it")->required()->expected(1);
+  runs_export->add_option("--format", ra.format, "csv or json")->check(CLI::IsMember({"csv", "json"}));
+  runs_export->add_option("-o,--output", ra.output, "File to write (default: standard output)");
+  add_uri(runs_export);
+  auto* runs_delete = runs->add_subcommand("delete", "Delete runs with their params, tags, metrics and artifact records");
+  runs_delete->add_option("ids", ra.ids, "Run ids (or unique prefixes)")->required()->expected(1, 1000);
+  runs_delete->add_flag("--force", ra.force, "Also delete a run that is still RUNNING");
+  add_uri(runs_delete);
+
+  // ---- ui (the dashboard) ----
+  krill::cli::UiArgs ua;
+  auto* ui = app.add_subcommand("ui", "Serve the runs dashboard (runs table, run pages, compare view, live charts)");
+  ui->add_option("--port", ua.port, "TCP port")->check(CLI::Range(1, 65535))->capture_default_str();
+  ui->add_option("--host", ua.host, "Address to bind (127.0.0.1: this machine only; 0.0.0.0: every interface)")
+      ->capture_default_str();
+  ui->add_option("--tracking-uri", ua.tracking_uri,
+                 "Run store to serve (default $KRILL_TRACKING_URI, else ./krill-runs/runs.db)");
+
   // ---- launch (parsed by run_launch: everything after -- is the command to run) ----
   app.add_subcommand("launch",
                      "Run a command under mpirun: krill launch -np N [-H host1:2,host2:2 | --hostfile F] "
@@ -429,8 +488,18 @@ int main(int argc, char** argv) {
     if (!args.empty()) {
       for (CLI::App* sc : app.get_subcommands([](const CLI::App*) { return true; })) {
         if (sc->get_name() != args[0]) continue;
-        if (std::string unknown = find_unknown_option(args, sc); !unknown.empty()) {
-          std::cerr << "krill " << sc->get_name() << ": error: " << unknown << " (run 'krill " << sc->get_name()
+        // A nested command (krill runs list) is checked against its own options.
+        std::vector<std::string> words = args;
+        std::string where = sc->get_name();
+        if (args.size() > 1)
+          for (CLI::App* nested : sc->get_subcommands([](const CLI::App*) { return true; }))
+            if (nested->get_name() == args[1]) {
+              sc = nested;
+              words.erase(words.begin());
+              where += " " + nested->get_name();
+            }
+        if (std::string unknown = find_unknown_option(words, sc); !unknown.empty()) {
+          std::cerr << "krill " << where << ": error: " << unknown << " (run 'krill " << where
                     << " --help' for the options)\n";
           return 2;
         }
@@ -445,6 +514,10 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     const CLI::App* sub = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
     std::string where = sub ? "krill " + sub->get_name() : "krill";
+    if (sub && !sub->get_subcommands().empty()) {  // krill runs list
+      sub = sub->get_subcommands().front();
+      where += " " + sub->get_name();
+    }
     // Leftovers explain a "required" or "extras" error; other errors (a bad or missing value)
     // are raised mid-parse and are more precise than whatever was left unparsed.
     std::string msg = describe_flag_taken_as_value(sub ? sub : &app);
@@ -460,7 +533,11 @@ int main(int argc, char** argv) {
     std::cout << krill::describe_runtime();
     return 0;
   }
-  const std::string command = app.get_subcommands().empty() ? "" : app.get_subcommands().front()->get_name();
+  std::string command = app.get_subcommands().empty() ? "" : app.get_subcommands().front()->get_name();
+  if (runs->parsed() && !runs->get_subcommands().empty()) {
+    ra.action = runs->get_subcommands().front()->get_name();
+    command += " " + ra.action;
+  }
   // What the parser cannot check: list items, and options that go (or do not go) together.
   try {
     if (train->parsed()) {
@@ -489,6 +566,8 @@ int main(int argc, char** argv) {
     if (train->parsed()) return krill::cli::run_train(t);
     if (inspect->parsed()) return krill::cli::run_inspect(ins);
     if (predict->parsed()) return krill::cli::run_predict(pr);
+    if (runs->parsed()) return krill::cli::run_runs(ra);
+    if (ui->parsed()) return krill::cli::run_ui(ua);
   } catch (const krill::Error& e) {
     std::string msg = e.what();
     krill::cli::print_error(command, msg + (train->parsed() ? config_note(msg) : ""));
