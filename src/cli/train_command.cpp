@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <cstdarg>
 #include <sstream>
@@ -32,6 +33,7 @@
 #include "krill/data/tabular.hpp"
 #include "krill/dist/dist.hpp"
 #include "krill/util/runtime_info.hpp"
+#include "train_tracking.hpp"
 
 namespace krill::cli {
 
@@ -403,7 +405,9 @@ std::vector<std::string> split_list(const std::string& flag, const std::vector<s
   return items;
 }
 
-int run_train(const TrainArgs& a) {
+namespace {
+
+int train(const TrainArgs& a, std::optional<track::Run>& run) {
   // Under mpirun -np N: a data-parallel job (a world of one process otherwise, which changes
   // nothing below).
   dist::init();
@@ -427,15 +431,19 @@ int run_train(const TrainArgs& a) {
   if (a.verbose && console) print_prefixed(stderr, prefix, describe_runtime());
   check_train_args(a);
   const bool presplit = !a.train_csv.empty() || !a.validation_csv.empty();
-  // Refuse an existing or unwritable output before spending time on training. Rank 0 alone
-  // decides (it alone writes) and tells the others, so that all ranks stop alike.
+  // Refuse an existing or unwritable output (or an unusable run store) before spending time on
+  // training. Rank 0 alone decides (it alone writes) and tells the others, so that all ranks
+  // stop alike. From here on a failure is recorded in the run as FAILED with its message.
+  const double effective_lr = distributed && a.scale_lr ? a.lr * world_size : a.lr;
   if (!distributed) {
     check_output(a);
+    if (a.track) run = start_train_run(a, world_size, effective_lr);
   } else {
     std::string verdict;
     if (rank == 0) {
       try {
         check_output(a);
+        if (a.track) run = start_train_run(a, world_size, effective_lr);
       } catch (const ValueError& e) {
         verdict = std::string("V") + e.what();
       } catch (const Error& e) {
@@ -531,7 +539,7 @@ int run_train(const TrainArgs& a) {
   // Horovod's recipe: rank 0's weights everywhere, lr scaled by the number of ranks (the
   // global batch is N times larger), gradients averaged by the DistributedOptimizer, rank 0's
   // optimizer state everywhere.
-  const double lr = distributed && a.scale_lr ? a.lr * world_size : a.lr;
+  const double lr = effective_lr;
   TrainArgs opt_args = a;
   opt_args.lr = lr;
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(opt_args, model->parameters());
@@ -597,6 +605,10 @@ int run_train(const TrainArgs& a) {
     }
     global_train_loss.push_back(g.train_loss);
     printer.epoch(g);
+    if (run) {
+      g.samples_per_second *= world_size;   // the job's throughput (every rank trains its shard at once)
+      log_epoch_metrics(*run, g, optimizer->lr(), "rows_per_s");
+    }
     return true;
   };
   std::vector<training::EpochResult> history = training::fit(*model, *optimizer, train_loader, &val_loader, fit_opts);
@@ -627,6 +639,7 @@ int run_train(const TrainArgs& a) {
         for (std::size_t r = 0; r < logs.size(); ++r) out.write_file("logs/rank-" + std::to_string(r) + ".log", logs[r]);
       }
       out.commit();
+      if (run) log_model_artifacts(*run, std::filesystem::absolute(a.out).lexically_normal().string());
     } catch (const Error& e) {
       if (!distributed) throw;
       failure = e.what();
@@ -652,10 +665,32 @@ int run_train(const TrainArgs& a) {
     std::printf("Model written to %s: model.safetensors (weights), config.json (architecture, preparation, classes), "
                 "metrics.csv, loss.png%s\n",
                 a.out.c_str(), distributed ? ", logs/rank-<r>.log (one per rank)" : "");
+  if (run) {
+    run->end(track::RunStatus::Finished);
+    if (!a.quiet) std::printf("%s", run_receipt(*run, a.experiment).c_str());
+  }
   std::fflush(stdout);
   optimizer.reset();  // the DistributedOptimizer's communication thread ends before MPI does
   dist::finalize();
   return 0;
+}
+
+}  // namespace
+
+int run_train(const TrainArgs& a) {
+  std::optional<track::Run> run;   // rank 0's record of this training run (--no-track: none)
+  try {
+    return train(a, run);
+  } catch (const std::exception& e) {
+    if (run && !run->ended()) {
+      try {
+        run->set_tag("error", trim_right(e.what()));
+        run->end(track::RunStatus::Failed);
+      } catch (const std::exception&) {  // the store's liveness check reports the run later
+      }
+    }
+    throw;
+  }
 }
 
 }  // namespace krill::cli

@@ -122,6 +122,10 @@ Db::Db(const std::string& path, const StoreOptions& options) : path_(path), opti
       wal.step();
     }
     exec("PRAGMA synchronous = NORMAL", "setting synchronous mode");
+    // A short-lived process (krill train on the penguins takes ~60 ms) would otherwise pay a
+    // checkpoint with fsyncs when it closes the store, and the next one would re-create the
+    // -wal and -shm files. Writers checkpoint passively once the WAL reaches 1000 pages.
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     version_ = read_version();
     if (version_ > kLatest)
       throw IOError("tracking store " + path + " has schema version " + std::to_string(version_) +

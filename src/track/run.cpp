@@ -253,6 +253,21 @@ void Run::log_param(const std::string& key, const std::string& value) {
       "log a param", key, value);
 }
 
+void Run::log_params(const std::map<std::string, std::string>& params) {
+  if (impl_->ended) throw ValueError("run " + impl_->id + " has ended: cannot log params");
+  std::lock_guard<std::mutex> lk(impl_->db_mu);
+  detail::Transaction tx(*impl_->db);   // one commit for all of them
+  Stmt s(*impl_->db,
+         "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?) "
+         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+         "log params");
+  for (const auto& [key, value] : params) {
+    s.bind(1, impl_->id).bind(2, key).bind(3, value).run();
+    s.reset();
+  }
+  tx.commit();
+}
+
 void Run::log_param(const std::string& key, double value) {
   std::ostringstream os;
   os.precision(17);

@@ -158,6 +158,7 @@ TEST(TrackStore, LogsAndReadsBack) {
   run.log_param("lr", "0.01");
   run.log_param("epochs", 20.0);
   run.log_param("lr", "0.02");   // replaces
+  run.log_params({{"optimizer", "adam"}, {"hidden", "10,10"}});
   run.set_tag("note", "first try");
   run.set_tag("user", "<script>alert(1)</script>");
   for (int step = 9; step >= 0; --step) run.log_metric("loss", 1.0 / (step + 1), step);   // out of order
@@ -168,8 +169,9 @@ TEST(TrackStore, LogsAndReadsBack) {
 
   track::Store store(path);
   auto p = store.params(run.id());
-  EXPECT_EQ(p.size(), 2u);
+  EXPECT_EQ(p.size(), 4u);
   EXPECT_EQ(p.at("lr"), "0.02");
+  EXPECT_EQ(p.at("hidden"), "10,10");
   EXPECT_EQ(p.at("epochs"), "20");
   auto t = store.tags(run.id());
   EXPECT_EQ(t.at("note"), "first try");

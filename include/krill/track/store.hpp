@@ -141,6 +141,7 @@ class Run {
 
   void log_param(const std::string& key, const std::string& value);   // one value per key: re-logging replaces
   void log_param(const std::string& key, double value);
+  void log_params(const std::map<std::string, std::string>& params);   // in one transaction
   void set_tag(const std::string& key, const std::string& value);
   // Appends to an in-memory buffer (tens of ns); never waits on SQLite.
   void log_metric(const std::string& key, double value, std::int64_t step = 0);
