@@ -20,6 +20,11 @@ class Db {
   Db& operator=(const Db&) = delete;
 
   sqlite3* raw() { return db_; }
+  // For a run's connection: commits never checkpoint (no fsync on the training thread); the
+  // run's writer thread calls checkpoint_if_large() instead.
+  void defer_checkpoints();
+  // A passive checkpoint when the WAL holds more than `frames` pages (as of the last commit).
+  void checkpoint_if_large(int frames);
   const std::string& path() const { return path_; }
   const StoreOptions& options() const { return options_; }
   int schema_version() const { return version_; }
@@ -34,6 +39,7 @@ class Db {
   std::string path_;
   StoreOptions options_;
   int version_ = 0;
+  int wal_frames_ = 0;   // pages in the WAL after this connection's last commit
 };
 
 class Stmt {

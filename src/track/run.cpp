@@ -85,6 +85,10 @@ std::optional<std::string> git_commit() {
   return std::nullopt;
 }
 
+// A run's writer checkpoints the WAL once it holds more pages than this (SQLite's own default
+// threshold is 1000; a smaller WAL is quicker for the next process to open).
+constexpr int kCheckpointFrames = 256;
+
 struct Pending {
   std::string key;
   double value;
@@ -172,8 +176,15 @@ struct Run::Impl {
     write(spare, force_heartbeat);   // empties spare (keeping its capacity), or puts it back in buf
   }
 
+  // Off the training thread: keeps the WAL short so that opening the store stays cheap.
+  void checkpoint() {
+    std::lock_guard<std::mutex> lk(db_mu);
+    db->checkpoint_if_large(kCheckpointFrames);
+  }
+
   void writer_loop() {
     auto period = std::chrono::duration<double>(options.flush_interval_s);
+    checkpoint();   // what earlier runs left in the WAL
     std::unique_lock<std::mutex> lk(buf_mu);
     while (!stop) {
       cv.wait_for(lk, period, [&] { return stop || buf.size() >= options.flush_entries; });
@@ -181,6 +192,7 @@ struct Run::Impl {
       lk.unlock();
       try {
         flush_now(false);
+        checkpoint();
       } catch (...) {
         std::lock_guard<std::mutex> g(buf_mu);
         writer_error = std::current_exception();
@@ -324,6 +336,7 @@ Run start_run(const std::string& experiment, RunOptions options) {
   auto impl = std::make_unique<Run::Impl>();
   impl->uri = options.tracking_uri.empty() ? default_tracking_uri() : options.tracking_uri;
   impl->db = std::make_unique<Db>(impl->uri, options.store);
+  impl->db->defer_checkpoints();
   impl->id = new_run_id();
   impl->name = options.name.empty() ? "run-" + impl->id.substr(0, 8) : options.name;
   std::string cmd = options.command_line.empty() ? read_cmdline() : options.command_line;

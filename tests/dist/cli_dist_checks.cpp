@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "cli/cli_helpers.hpp"
 #include "krill/io/safetensors.hpp"
+#include "krill/track/store.hpp"
 #include "support/oracle.hpp"
 
 using krill::test::make_temp_dir;
@@ -113,6 +115,31 @@ TEST(DistCli, TwoRanksMatchOneProcessWithTheGlobalBatch) {
       EXPECT_NEAR(field(m1[i]), field(m2[i]), 1e-5 * std::abs(field(m1[i]))) << "epoch " << i << " column " << col;
     }
   }
+}
+
+TEST(DistCli, RankZeroRecordsOneRunWithEveryRanksLog) {
+  const std::string dir = make_temp_dir("dist-cli-track");
+  std::vector<std::string> args{"launch", "-np", "2", "--", "krill"};
+  for (const auto& a : train_args(train_900(dir), dir + "/m", "10")) args.push_back(a);
+  set_flag(args, "--epochs", "3");
+  args.push_back("--tracking-uri");
+  args.push_back(dir + "/runs.db");
+  const CliResult r = krill_bounded(args);
+  ASSERT_EQ(r.rc, 0) << describe(r);
+  krill::track::Store store(dir + "/runs.db");
+  const auto runs = store.list_runs();
+  ASSERT_EQ(runs.size(), 1u);   // rank 0 alone records
+  EXPECT_EQ(runs[0].status, krill::track::RunStatus::Finished);
+  const auto params = store.params(runs[0].id);
+  EXPECT_EQ(params.at("world_size"), "2");
+  EXPECT_EQ(params.at("effective_lr"), "0.002");
+  EXPECT_EQ(params.at("global_batch_size"), "20");
+  EXPECT_EQ(store.metric_history(runs[0].id, "val_loss").size(), 3u);
+  for (const auto& p : store.metric_history(runs[0].id, "lr")) EXPECT_DOUBLE_EQ(p.value, 0.002);
+  std::vector<std::string> logs;
+  for (const auto& a : store.artifacts(runs[0].id))
+    if (a.kind == "log") logs.push_back(std::filesystem::path(a.path).filename().string());
+  EXPECT_EQ(logs, (std::vector<std::string>{"rank-0.log", "rank-1.log"}));
 }
 
 TEST(DistCli, LearningRateIsScaledByDefaultAndAllRanksPrintOnRequest) {
