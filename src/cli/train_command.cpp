@@ -33,6 +33,7 @@
 #include "krill/data/tabular.hpp"
 #include "krill/dist/dist.hpp"
 #include "krill/util/runtime_info.hpp"
+#include "train_common.hpp"
 #include "train_tracking.hpp"
 
 namespace krill::cli {
@@ -75,55 +76,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string trim_right(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.pop_back();
-  return s;
-}
-
-// Refuses, before any work is done, an --out that could not be written or should not be
-// replaced: an empty path, ".", a path under a file, a directory that is not a krill model
-// (with --force; so a typo never wipes a home directory), or one that holds an input file.
-void check_output(const TrainArgs& a) {
-  std::string out = a.out;
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
-  if (out.empty()) throw ValueError("--out: give the model directory to write, e.g. --out penguin_model");
-  const fs::path p(out);
-  if (p.filename() == "." || p.filename() == ".." || p == p.root_path())
-    throw ValueError("--out " + a.out + ": give a new directory name, e.g. --out penguin_model");
-  try {
-    io::check_can_create(out, a.force);
-  } catch (const IOError& e) {
-    throw IOError(std::string("--out: ") + e.what());
-  }
-  std::error_code ec;
-  if (fs::is_directory(p, ec)) {  // --force: it will be replaced
-    if (!fs::is_empty(p, ec) && !fs::exists(p / "model.safetensors", ec) && !fs::exists(p / "config.json", ec))
-      throw IOError("--out " + a.out +
-                    " exists and is not a krill model directory (no model.safetensors or config.json); --force replaces "
-                    "only model directories: remove it yourself or choose another --out");
-    const fs::path canon_out = fs::weakly_canonical(p, ec);
-    for (const std::string& in : {a.data_csv, a.train_csv, a.validation_csv, a.init_weights}) {
-      if (in.empty()) continue;
-      const fs::path canon_in = fs::weakly_canonical(in, ec);
-      auto [mo, mi] = std::mismatch(canon_out.begin(), canon_out.end(), canon_in.begin(), canon_in.end());
-      if (mo == canon_out.end())
-        throw IOError("--out " + a.out + " contains the input " + in + "; --force would delete it: choose another --out");
-    }
-  }
-  // The nearest existing ancestor must be a writable directory (missing ones are created
-  // when the model is written, after training).
-  fs::path abs = fs::absolute(p, ec).lexically_normal();
-  for (fs::path dir = abs.parent_path();; dir = dir.parent_path()) {
-    if (fs::exists(dir, ec)) {
-      if (!fs::is_directory(dir, ec)) throw IOError("--out " + a.out + ": " + dir.string() + " is not a directory");
-      if (::access(dir.c_str(), W_OK | X_OK) != 0)
-        throw IOError("--out " + a.out + ": cannot write in " + dir.string() + ": " + std::strerror(errno));
-      break;
-    }
-    if (dir == dir.root_path() || dir.empty()) break;
-  }
-}
-
 // Refuses a model whose parameters (with gradients and optimizer state) cannot fit in memory,
 // before trying to allocate it.
 void check_model_size(std::int64_t in_features, const std::vector<std::int64_t>& hidden, std::int64_t classes,
@@ -145,16 +97,6 @@ void check_model_size(std::int64_t in_features, const std::vector<std::int64_t>&
                   shape.c_str(), static_cast<long long>(classes), label.c_str(), params, bytes / 1e9, mem / 1e9);
     throw ValueError(msg);
   }
-}
-
-std::unique_ptr<optim::Optimizer> make_optimizer(const TrainArgs& a, const std::vector<Tensor>& params) {
-  if (a.optimizer == "adam")
-    return std::make_unique<optim::Adam>(params, optim::AdamOptions(a.lr).weight_decay(a.weight_decay));
-  if (a.optimizer == "adamw")
-    return std::make_unique<optim::AdamW>(params, optim::AdamWOptions(a.lr).weight_decay(a.weight_decay));
-  if (a.optimizer == "sgd")
-    return std::make_unique<optim::SGD>(params, optim::SGDOptions(a.lr).momentum(a.momentum).weight_decay(a.weight_decay));
-  throw ValueError("--optimizer: unknown optimizer '" + a.optimizer + "' (use adam, adamw or sgd)");
 }
 
 std::string format_metrics_csv(const std::vector<training::EpochResult>& history) {
@@ -192,116 +134,6 @@ std::map<std::string, double> parse_scale(const std::vector<std::string>& items)
 
 namespace {
 
-// One line per epoch like the lab's notebook, or (on a terminal) the same lines with a
-// progress bar underneath while an epoch runs.
-class EpochPrinter {
- public:
-  // `prefix` starts every printed line ("[rank 1] " under --log-verbosity all); `bar`: whether a
-  // progress bar may be drawn on a terminal (not with several ranks sharing the console).
-  EpochPrinter(bool quiet, int epochs, std::string prefix = "", bool bar = true)
-      : quiet_(quiet), epochs_(epochs), tty_(bar && ::isatty(STDOUT_FILENO) == 1), prefix_(std::move(prefix)) {}
-
-  void batch(int epoch, std::int64_t done, std::int64_t total) {
-    if (quiet_ || !tty_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::milliseconds(100) && done != total) return;
-    last_ = now;
-    const int width = 30;
-    const int filled = total ? static_cast<int>(width * done / total) : width;
-    std::printf("\r  epoch %d/%d [%s%s] %lld/%lld batches", epoch, epochs_, std::string(filled, '#').c_str(),
-                std::string(width - filled, '.').c_str(), static_cast<long long>(done), static_cast<long long>(total));
-    std::fflush(stdout);
-    bar_shown_ = true;
-  }
-
-  void epoch(const training::EpochResult& r) {
-    if (quiet_) return;
-    if (bar_shown_) {
-      std::printf("\r\033[K");
-      bar_shown_ = false;
-    }
-    char text[512];
-    std::snprintf(text, sizeof text,
-                  "Epoch: %d\nTraining set: Average loss: %.6f\nValidation set: Average loss: %.6f, Accuracy: %lld/%lld (%.0f%%)\n\n",
-                  r.epoch, r.train_loss, r.validation.loss, static_cast<long long>(r.validation.correct),
-                  static_cast<long long>(r.validation.total), 100.0 * r.validation.accuracy());
-    if (prefix_.empty()) {
-      std::fputs(text, stdout);
-    } else {
-      std::istringstream is(text);
-      for (std::string line; std::getline(is, line);)
-        std::printf("%s%s\n", line.empty() ? "" : prefix_.c_str(), line.c_str());
-    }
-    std::fflush(stdout);
-  }
-
- private:
-  bool quiet_;
-  int epochs_;
-  bool tty_;
-  std::string prefix_;
-  bool bar_shown_ = false;
-  std::chrono::steady_clock::time_point last_{};
-};
-
-std::string strf(const char* fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-
-// Prints `text` with `prefix` before each non-empty line.
-void print_prefixed(std::FILE* f, const std::string& prefix, const std::string& text) {
-  if (prefix.empty()) {
-    std::fputs(text.c_str(), f);
-  } else {
-    std::istringstream is(text);
-    for (std::string line; std::getline(is, line);)
-      std::fprintf(f, "%s%s\n", line.empty() ? "" : prefix.c_str(), line.c_str());
-  }
-  std::fflush(f);
-}
-
-// A string through an int64 tensor (one byte per element): rank `root`'s `s` on every rank.
-std::string broadcast_string(const std::string& s, int root) {
-  Tensor n = zeros(Shape{1}, TensorOptions(DType::Int64));
-  if (dist::rank() == root) n.data_ptr<std::int64_t>()[0] = static_cast<std::int64_t>(s.size());
-  dist::broadcast(n, root);
-  const std::int64_t len = n.data_ptr<std::int64_t>()[0];
-  if (len == 0) return "";
-  Tensor b = zeros(Shape{len}, TensorOptions(DType::Int64));
-  if (dist::rank() == root)
-    for (std::int64_t i = 0; i < len; ++i) b.data_ptr<std::int64_t>()[i] = static_cast<unsigned char>(s[i]);
-  dist::broadcast(b, root);
-  std::string out(static_cast<std::size_t>(len), '\0');
-  for (std::int64_t i = 0; i < len; ++i) out[i] = static_cast<char>(b.data_ptr<std::int64_t>()[i]);
-  return out;
-}
-
-// Every rank's `s` (collective), in rank order.
-std::vector<std::string> allgather_strings(const std::string& s) {
-  const std::int64_t len = static_cast<std::int64_t>(s.size());
-  Tensor t = zeros(Shape{len + 1}, TensorOptions(DType::Int64));
-  std::int64_t* p = t.data_ptr<std::int64_t>();
-  p[0] = len;
-  for (std::int64_t i = 0; i < len; ++i) p[i + 1] = static_cast<unsigned char>(s[i]);
-  Tensor all = dist::allgather(t).contiguous();
-  const std::int64_t* q = all.data_ptr<std::int64_t>();
-  const std::int64_t total = all.numel();
-  std::vector<std::string> out;
-  for (std::int64_t at = 0; at < total;) {
-    const std::int64_t n = q[at++];
-    std::string item(static_cast<std::size_t>(n), '\0');
-    for (std::int64_t i = 0; i < n; ++i) item[i] = static_cast<char>(q[at + i]);
-    at += n;
-    out.push_back(std::move(item));
-  }
-  return out;
-}
-
 std::string training_json(const TrainArgs& a, int world_size = 1, double effective_lr = 0) {
   nlohmann::json t = {{"batch_size", a.batch_size}, {"epochs", a.epochs},     {"optimizer", a.optimizer},
                       {"lr", a.lr},                 {"momentum", a.momentum}, {"weight_decay", a.weight_decay},
@@ -319,20 +151,6 @@ std::string training_json(const TrainArgs& a, int world_size = 1, double effecti
                         {"batch_size_per_rank", a.batch_size}, {"global_batch_size", a.batch_size * world_size},
                         {"backend", dist::world().backend()}};
   return t.dump();
-}
-
-void write_loss_plot(const std::string& path, const std::vector<training::EpochResult>& history) {
-  io::Series tr{"training", {}, {}}, va{"validation", {}, {}};
-  for (const auto& r : history) {
-    tr.x.push_back(r.epoch);
-    tr.y.push_back(r.train_loss);
-    va.x.push_back(r.epoch);
-    va.y.push_back(r.validation.loss);
-  }
-  io::LinePlotOptions o;
-  o.x_label = "epoch";
-  o.y_label = "loss";
-  io::write_line_plot(path, {tr, va}, o);
 }
 
 }  // namespace

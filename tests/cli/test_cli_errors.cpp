@@ -441,6 +441,10 @@ TEST(TrainCliErrors, Unreadable) {
   const std::string out_parent = dir + "/out";
   fs::create_directory(out_parent);
   ::chmod(out_parent.c_str(), 0777);
+  // The runs krill records go to a store that user may write (not the suite's, owned by root).
+  fs::create_directory(dir + "/runs");
+  ::chmod((dir + "/runs").c_str(), 0777);
+  how.prefix = "KRILL_TRACKING_URI=" + dir + "/runs/runs.db " + how.prefix;
   auto copy = [&](const std::string& from, const std::string& name, int mode) {
     fs::copy_file(from, dir + "/" + name);
     ::chmod((dir + "/" + name).c_str(), mode);

@@ -1,0 +1,61 @@
+// What the tabular (train_command.cpp) and image (train_images.cpp) paths of `krill train`
+// share: output checks, the optimizer from the flags, console printing (one line per epoch,
+// rank prefixes), rank-0 strings over MPI, the loss plot.
+#pragma once
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+#include <chrono>
+
+#include "commands.hpp"
+#include "krill/optim/optimizer.hpp"
+#include "krill/train/trainer.hpp"
+
+namespace krill::cli {
+
+std::string trim_right(std::string s);
+std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Prints `text` with `prefix` before each non-empty line.
+void print_prefixed(std::FILE* f, const std::string& prefix, const std::string& text);
+
+// Refuses, before any work is done, an --out that could not be written or should not be
+// replaced: an empty path, ".", a path under a file, a directory that is not a krill model
+// (with --force; so a typo never wipes a home directory), or one that holds an input file.
+void check_output(const TrainArgs& a);
+
+// adam, adamw or sgd from --optimizer, --lr (as given: the caller scales it), --momentum,
+// --weight-decay.
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainArgs& a, const std::vector<Tensor>& params);
+
+// A string through an int64 tensor (one byte per element): rank `root`'s `s` on every rank.
+std::string broadcast_string(const std::string& s, int root);
+// Every rank's `s` (collective), in rank order.
+std::vector<std::string> allgather_strings(const std::string& s);
+
+// loss.png: training and validation loss against epoch.
+void write_loss_plot(const std::string& path, const std::vector<training::EpochResult>& history);
+
+// One block per epoch like the lab's notebook, or (on a terminal) the same with a progress bar
+// underneath while an epoch runs.
+class EpochPrinter {
+ public:
+  // `prefix` starts every printed line ("[rank 1] " under --log-verbosity all); `bar`: whether a
+  // progress bar may be drawn on a terminal (not with several ranks sharing the console).
+  EpochPrinter(bool quiet, int epochs, std::string prefix = "", bool bar = true);
+  void batch(int epoch, std::int64_t done, std::int64_t total);
+  // `top5`: also print the top-5 accuracy (image classification).
+  void epoch(const training::EpochResult& r, bool top5 = false);
+  // Removes a progress bar before other text is printed.
+  void clear_bar();
+
+ private:
+  bool quiet_;
+  int epochs_;
+  bool tty_;
+  std::string prefix_;
+  bool bar_shown_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+}  // namespace krill::cli
