@@ -13,6 +13,7 @@
 #include "krill/autograd/engine.hpp"
 #include "krill/nn/module.hpp"
 #include "krill/nn/layers.hpp"
+#include "krill/nn/conv.hpp"
 #include "krill/nn/init.hpp"
 #include "krill/nn/functional.hpp"
 #include "krill/data/csv.hpp"

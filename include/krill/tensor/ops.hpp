@@ -3,6 +3,7 @@
 // requires grad, records a backward node. Semantics follow PyTorch (broadcasting, keepdim,
 // reduction modes, index types).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -96,6 +97,33 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 class Generator;
 // Zeroes elements with probability p and scales the rest by 1/(1-p) when `train`; identity otherwise.
 Tensor dropout(const Tensor& a, double p, bool train, Generator* gen = nullptr);
+
+// ---- convolution, pooling, normalisation (CNN layers; float32 NCHW, CPU kernels through oneDNN) ----
+// PyTorch semantics. `input` is [N, C, H, W] (or [C, H, W], treated as a batch of one); results
+// are NCHW contiguous. Gradients flow to input, weight and bias.
+// weight [out_channels, in_channels / groups, kH, kW], bias [out_channels] or undefined.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+              std::array<std::int64_t, 2> stride = {1, 1}, std::array<std::int64_t, 2> padding = {0, 0},
+              std::array<std::int64_t, 2> dilation = {1, 1}, std::int64_t groups = 1);
+// relu(conv2d(...)) as one op (the ReLU is fused into the convolution as a post-op).
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
+                   std::array<std::int64_t, 2> stride = {1, 1}, std::array<std::int64_t, 2> padding = {0, 0},
+                   std::array<std::int64_t, 2> dilation = {1, 1}, std::int64_t groups = 1);
+// stride {} (empty) means stride = kernel_size, as in PyTorch.
+Tensor max_pool2d(const Tensor& input, std::array<std::int64_t, 2> kernel_size, std::array<std::int64_t, 2> stride = {},
+                  std::array<std::int64_t, 2> padding = {0, 0}, std::array<std::int64_t, 2> dilation = {1, 1},
+                  bool ceil_mode = false);
+Tensor avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> kernel_size, std::array<std::int64_t, 2> stride = {},
+                  std::array<std::int64_t, 2> padding = {0, 0}, bool ceil_mode = false, bool count_include_pad = true);
+// PyTorch's adaptive windows: output cell i covers [floor(i*H/oh), ceil((i+1)*H/oh)).
+Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> output_size);
+// input [N, C, ...] (2-D to 5-D); running_mean/running_var [C] or undefined; weight/bias [C] or
+// undefined. training: normalises with the batch statistics and, when running stats are given,
+// updates them in place (running_var with the unbiased variance, like PyTorch); otherwise
+// normalises with the running stats.
+Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                  double momentum = 0.1, double eps = 1e-5);
 
 // ---- view functions (same as the Tensor methods) ----
 Tensor reshape(const Tensor& a, const Shape& shape);
