@@ -109,6 +109,21 @@ std::string suggest_flag(const CLI::App* app, const std::string& arg) {
 // the cause (a typo of the required flag), so it is reported first.
 std::string describe_leftovers(const CLI::App& app, const CLI::App* sub) {
   std::vector<std::string> left = app.remaining_for_passthrough(true);
+  // A command made of commands (krill runs) given none, or a mistyped one.
+  if (sub && sub->get_subcommands().empty()) {
+    std::vector<std::string> names;
+    for (const CLI::App* s : sub->get_subcommands([](const CLI::App*) { return true; })) names.push_back(s->get_name());
+    if (!names.empty()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      auto word = std::find_if(left.begin(), left.end(), [](const std::string& a) { return a.empty() || a[0] != '-'; });
+      if (word == left.end())
+        return "missing command: 'krill " + sub->get_name() + "' needs one of: " + list;
+      const std::string close = krill::text::closest_name(*word, names);
+      return "unknown command '" + *word + "' for 'krill " + sub->get_name() + "'" +
+             (close.empty() ? "" : "; did you mean '" + close + "'?") + " (commands: " + list + ")";
+    }
+  }
   if (left.empty()) return "";
   auto flag = std::find_if(left.begin(), left.end(), [](const std::string& a) { return a.size() > 1 && a[0] == '-'; });
   if (flag != left.end()) {
@@ -432,8 +447,14 @@ int main(int argc, char** argv) {
   add_uri(runs_plot);
   auto* runs_export = runs->add_subcommand("export", "Export a run's metric history (and its params) as CSV or JSON");
   runs_export->add_option("id", ra.ids, "Run id or a unique prefix of it")->required()->expected(1);
-  runs_export->add_option("--format", ra.format, "csv or json")->check(CLI::IsMember({"csv", "json"}));
-  runs_export->add_option("-o,--output", ra.output, "File to write (default: standard output)");
+  runs_export->add_option("--format", ra.format,
+                           "csv (default; .json output files: json): one row per point, run_id,key,step,value,timestamp "
+                           "(ms since 1970), sorted by key then step, values exact (pandas: df.pivot(index='step', "
+                           "columns='key', values='value')); csv-wide: one row per step, one column per metric "
+                           "(empty where a metric has no point at that step), for spreadsheets; json: the run "
+                           "(id, params, latest metrics) and \"history\": {key: [{step, value, timestamp}]}")
+      ->check(CLI::IsMember({"csv", "csv-wide", "json"}));
+  runs_export->add_option("-o,--output", ra.output, "File to write, atomically (default: standard output)");
   add_uri(runs_export);
   auto* runs_delete = runs->add_subcommand("delete", "Delete runs with their params, tags, metrics and artifact records");
   runs_delete->add_option("ids", ra.ids, "Run ids (or unique prefixes)")->required()->expected(1, 1000);

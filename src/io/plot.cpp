@@ -31,6 +31,44 @@ bool cairo_driver_available() {
   return true;
 }
 
+// The corner whose legend-sized box (in axis fractions) holds the fewest curve samples; ties go
+// to top right, top left, bottom right, bottom left in that order.
+LinePlotOptions::Legend best_legend_corner(const std::vector<Series>& series, bool log_y, double xmin, double xmax,
+                                           double ymin, double ymax) {
+  std::size_t longest = 0;
+  for (const auto& s : series) longest = std::max(longest, s.name.size());
+  const double bw = std::min(0.7, 0.12 + 0.016 * static_cast<double>(longest));
+  const double bh = std::min(0.9, 0.04 + 0.055 * static_cast<double>(series.size()));
+  using L = LinePlotOptions::Legend;
+  const L corners[] = {L::TopRight, L::TopLeft, L::BottomRight, L::BottomLeft};
+  std::size_t hits[4] = {0, 0, 0, 0};
+  auto count = [&](double fx, double fy) {
+    const bool right = fx >= 1 - bw, left = fx <= bw, top = fy >= 1 - bh, bottom = fy <= bh;
+    hits[0] += right && top;
+    hits[1] += left && top;
+    hits[2] += right && bottom;
+    hits[3] += left && bottom;
+  };
+  for (const auto& s : series) {
+    bool have_prev = false;
+    double px = 0, py = 0;
+    for (std::size_t i = 0; i < s.x.size(); ++i) {
+      double y = s.y[i];
+      if (!std::isfinite(s.x[i]) || !std::isfinite(y) || (log_y && y <= 0)) continue;
+      if (log_y) y = std::log10(y);
+      const double fx = (s.x[i] - xmin) / (xmax - xmin), fy = (y - ymin) / (ymax - ymin);
+      if (have_prev)  // samples along the segment, so a line through a corner counts
+        for (int k = 1; k < 16; ++k) count(px + (fx - px) * k / 16.0, py + (fy - py) * k / 16.0);
+      count(fx, fy);
+      px = fx, py = fy, have_prev = true;
+    }
+  }
+  std::size_t best = 0;
+  for (std::size_t c = 1; c < 4; ++c)
+    if (hits[c] < hits[best]) best = c;
+  return corners[best];
+}
+
 }  // namespace
 
 void write_line_plot(const std::string& path, const std::vector<Series>& series, const LinePlotOptions& o) {
@@ -56,6 +94,13 @@ void write_line_plot(const std::string& path, const std::vector<Series>& series,
   const double pad = 0.04 * (ymax - ymin);
   ymin -= pad;
   ymax += pad;
+  LinePlotOptions::Legend legend = o.legend;
+  if (legend == LinePlotOptions::Legend::Best) legend = best_legend_corner(series, o.log_y, xmin, xmax, ymin, ymax);
+  PLINT legend_position = PL_POSITION_INSIDE;
+  legend_position |= (legend == LinePlotOptions::Legend::TopRight || legend == LinePlotOptions::Legend::TopLeft)
+                         ? PL_POSITION_TOP : PL_POSITION_BOTTOM;
+  legend_position |= (legend == LinePlotOptions::Legend::TopRight || legend == LinePlotOptions::Legend::BottomRight)
+                         ? PL_POSITION_RIGHT : PL_POSITION_LEFT;
   if (!cairo_driver_available()) throw IOError("plot: PLplot's cairo driver is missing (apt-get install plplot-driver-cairo)");
 
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
@@ -104,8 +149,7 @@ void write_line_plot(const std::string& path, const std::vector<Series>& series,
     }
     PLFLT legend_w, legend_h;
     const PLINT n = static_cast<PLINT>(series.size());
-    pllegend(&legend_w, &legend_h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_TOP | PL_POSITION_RIGHT |
-             PL_POSITION_INSIDE, 0.02, 0.02, 0.1, 0, 1, 1, 0, 0, n, opt_array.data(), 1.0, 1.0, 2.0, 1.0,
+    pllegend(&legend_w, &legend_h, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, legend_position, 0.02, 0.02, 0.1, 0, 1, 1, 0, 0, n, opt_array.data(), 1.0, 1.0, 2.0, 1.0,
              text_colors.data(), const_cast<const char**>(texts.data()), nullptr, nullptr, nullptr, nullptr,
              line_colors.data(), line_styles.data(), line_widths.data(), nullptr, nullptr, nullptr, nullptr);
     plend();
@@ -117,7 +161,11 @@ void write_line_plot(const std::string& path, const std::vector<Series>& series,
                   " (is the cairo driver installed? apt-get install plplot-driver-cairo)");
   }
   std::filesystem::rename(tmp, path, ec);
-  if (ec) throw IOError("plot: cannot move the plot into " + path + ": " + ec.message());
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);  // nothing half-written is left behind
+    throw IOError("plot: cannot move the plot into " + path + ": " + ec.message());
+  }
 }
 
 }  // namespace krill::io

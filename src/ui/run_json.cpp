@@ -1,6 +1,9 @@
 #include "run_json.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <limits>
 
 namespace krill::ui {
 
@@ -40,6 +43,22 @@ nlohmann::json run_summary_json(const track::RunSummary& s) {
 nlohmann::json metric_points_json(const std::vector<track::MetricPoint>& points) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& p : points) a.push_back({{"step", p.step}, {"value", number_or_null(p.value)}, {"timestamp", p.timestamp}});
+  return a;
+}
+
+nlohmann::json metric_stats_json(const std::vector<track::MetricPoint>& points) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& p : points)
+    if (std::isfinite(p.value)) lo = std::min(lo, p.value), hi = std::max(hi, p.value);
+  return {{"count", points.size()}, {"min", number_or_null(lo)}, {"max", number_or_null(hi)}};
+}
+
+nlohmann::json artifacts_json(const std::vector<track::Artifact>& artifacts) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& x : artifacts) {
+    std::error_code ec;
+    a.push_back({{"path", x.path}, {"kind", x.kind}, {"exists", std::filesystem::exists(x.path, ec)}});
+  }
   return a;
 }
 

@@ -17,5 +17,9 @@ namespace krill::ui {
 nlohmann::json run_info_json(const track::RunInfo& run);   // the run's own fields only
 nlohmann::json run_summary_json(const track::RunSummary& run);
 nlohmann::json metric_points_json(const std::vector<track::MetricPoint>& points);  // [{"step","value","timestamp"}]
+// {"count", "min", "max"} of a metric's history (min/max over finite values; null when none).
+nlohmann::json metric_stats_json(const std::vector<track::MetricPoint>& points);
+// [{"path", "kind", "exists"}]: "exists" is whether the path is still there now.
+nlohmann::json artifacts_json(const std::vector<track::Artifact>& artifacts);
 
 }  // namespace krill::ui

@@ -17,6 +17,9 @@ struct LinePlotOptions {
   std::string y_label = "y";
   int width = 800, height = 600;
   bool log_y = false;
+  // Where the legend goes, inside the axes. Best: the corner the curves pass through least.
+  enum class Legend { TopRight, TopLeft, BottomRight, BottomLeft, Best };
+  Legend legend = Legend::TopRight;
 };
 
 // Draws `series` (each in its own colour, with a legend) and writes a PNG to `path`
