@@ -76,3 +76,23 @@ krill_interface_dep(sqlite ${KRILL_SQLITE_INCLUDE} ${KRILL_SQLITE_LIB})
 
 # The launcher the MPI tests (tests/dist.cmake) and `krill launch` run.
 find_program(KRILL_MPIEXEC NAMES mpirun mpiexec)
+
+# cpp-httplib (Debian libcpp-httplib-dev: a compiled library with OpenSSL, zlib and Brotli
+# support, found through pkg-config) serves the dashboard (krill ui). Only krill_ui links it, so
+# it is never part of the installed package.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(KRILL_HTTPLIB QUIET IMPORTED_TARGET cpp-httplib)
+if(NOT KRILL_HTTPLIB_FOUND)
+  message(FATAL_ERROR "cpp-httplib not found (pkg-config cpp-httplib): apt-get install libcpp-httplib-dev")
+endif()
+add_library(krill_deps_httplib INTERFACE)
+target_link_libraries(krill_deps_httplib INTERFACE PkgConfig::KRILL_HTTPLIB)
+add_library(krill_deps::httplib ALIAS krill_deps_httplib)
+# zlib (Debian zlib1g-dev) reads gzip-compressed IDX files (MNIST, Fashion-MNIST) directly.
+# Located by path like the others so the exported package can carry it.
+find_path(KRILL_ZLIB_INCLUDE NAMES zlib.h)
+find_library(KRILL_ZLIB_LIB NAMES z)
+if(NOT KRILL_ZLIB_INCLUDE OR NOT KRILL_ZLIB_LIB)
+  message(FATAL_ERROR "zlib not found: apt-get install zlib1g-dev")
+endif()
+krill_interface_dep(zlib ${KRILL_ZLIB_INCLUDE} ${KRILL_ZLIB_LIB})

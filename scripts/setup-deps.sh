@@ -22,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     --tests) tests=1
              packages+=(python3 python3-torch python3-numpy python3-pandas python3-sklearn strace iproute2
-                        chromium dataset-fashion-mnist) ;;
+                        chromium dataset-fashion-mnist python3-torchvision) ;;
     -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "setup-deps: unknown argument '$arg' (usage: $0 [--tests])" >&2; exit 2 ;;
   esac
