@@ -90,6 +90,12 @@ INSERT INTO latest_metrics (run_id, key, value, step, timestamp)
   WHERE m.rowid = (SELECT m2.rowid FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key
                    ORDER BY m2.step DESC, m2.timestamp DESC, m2.rowid DESC LIMIT 1);
 )sql"},
+    // SQLite stores a NaN as NULL, which the NOT NULL value refuses: a diverging loss is kept as
+    // value 0 with is_nan = 1 (MLflow's encoding). Infinities are stored as they are.
+    {4, R"sql(
+ALTER TABLE metrics ADD COLUMN is_nan INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE latest_metrics ADD COLUMN is_nan INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 constexpr int kLatest = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 

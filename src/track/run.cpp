@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <exception>
 #include <filesystem>
@@ -63,17 +64,33 @@ std::optional<std::string> git_commit() {
   if (ec) return std::nullopt;
   for (; !dir.empty(); dir = dir.parent_path()) {
     fs::path git = dir / ".git";
+    if (fs::is_regular_file(git, ec)) {
+      // A worktree or submodule: ".git" is a file "gitdir: <path>".
+      std::ifstream f(git);
+      std::string line;
+      if (!std::getline(f, line) || line.rfind("gitdir: ", 0) != 0) return std::nullopt;
+      fs::path target = trim(line.substr(8));
+      git = target.is_absolute() ? target : dir / target;
+    }
     if (fs::is_directory(git, ec)) {
+      // Refs live in the common directory of a worktree (its "commondir" file), else here.
+      fs::path common = git;
+      if (std::ifstream cd(git / "commondir"); cd) {
+        std::string rel;
+        if (std::getline(cd, rel)) common = fs::path(trim(rel)).is_absolute() ? fs::path(trim(rel)) : git / trim(rel);
+      }
       std::ifstream head(git / "HEAD");
       std::string line;
       if (!std::getline(head, line)) return std::nullopt;
       line = trim(line);
       if (line.rfind("ref: ", 0) != 0) return line.size() == 40 ? std::optional<std::string>(line) : std::nullopt;
-      std::string ref = line.substr(5);
-      std::ifstream loose(git / ref);
-      std::string sha;
-      if (std::getline(loose, sha) && trim(sha).size() == 40) return trim(sha);
-      std::ifstream packed(git / "packed-refs");
+      const std::string ref = line.substr(5);
+      for (const fs::path& base : {git, common}) {
+        std::ifstream loose(base / ref);
+        std::string sha;
+        if (std::getline(loose, sha) && trim(sha).size() == 40) return trim(sha);
+      }
+      std::ifstream packed(common / "packed-refs");
       while (std::getline(packed, line)) {
         line = trim(line);
         if (line.size() > 41 && line.substr(41) == ref) return line.substr(0, 40);
@@ -130,26 +147,30 @@ struct Run::Impl {
       std::lock_guard<std::mutex> lk(db_mu);
       detail::Transaction tx(*db);
       if (!batch.empty()) {
-        Stmt ins(*db, "INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
+        Stmt ins(*db, "INSERT INTO metrics (run_id, key, value, step, timestamp, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
                  "writing metrics");
         // The batch's last point per key (highest step, then newest; later wins a tie) updates
         // latest_metrics once per key.
         std::map<std::string_view, const Pending*> last;
         for (const auto& p : batch) {
-          ins.bind(1, id).bind(2, p.key).bind(3, p.value).bind(4, p.step).bind(5, p.timestamp);
+          const bool nan = std::isnan(p.value);
+          ins.bind(1, id).bind(2, p.key).bind(3, nan ? 0.0 : p.value).bind(4, p.step).bind(5, p.timestamp);
+          ins.bind(6, static_cast<std::int64_t>(nan));
           ins.run();
           ins.reset();
           const Pending*& l = last[p.key];
           if (!l || p.step > l->step || (p.step == l->step && p.timestamp >= l->timestamp)) l = &p;
         }
         Stmt up(*db,
-                "INSERT INTO latest_metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO latest_metrics (run_id, key, value, step, timestamp, is_nan) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
-                "timestamp = excluded.timestamp WHERE excluded.step > latest_metrics.step OR "
+                "timestamp = excluded.timestamp, is_nan = excluded.is_nan WHERE excluded.step > latest_metrics.step OR "
                 "(excluded.step = latest_metrics.step AND excluded.timestamp >= latest_metrics.timestamp)",
                 "writing metrics");
         for (const auto& [key, p] : last) {
-          up.bind(1, id).bind(2, p->key).bind(3, p->value).bind(4, p->step).bind(5, p->timestamp);
+          const bool nan = std::isnan(p->value);
+          up.bind(1, id).bind(2, p->key).bind(3, nan ? 0.0 : p->value).bind(4, p->step).bind(5, p->timestamp);
+          up.bind(6, static_cast<std::int64_t>(nan));
           up.run();
           up.reset();
         }

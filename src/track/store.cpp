@@ -1,5 +1,6 @@
 // Store: reading runs back (list, prefix lookup, liveness), deleting them.
 #include <cstdlib>
+#include <limits>
 #include <unordered_map>
 
 #include "db.hpp"
@@ -98,6 +99,11 @@ void check_liveness(Db& db, RunInfo& r, const std::string& host, std::int64_t no
   }
 }
 
+// A metric's value: NaN is stored as 0 with is_nan set (SQLite has no NaN).
+double metric_value(const Stmt& q, int value_column, int is_nan_column) {
+  return q.int64(is_nan_column) ? std::numeric_limits<double>::quiet_NaN() : q.real(value_column);
+}
+
 bool is_hex(const std::string& s) {
   for (char c : s)
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
@@ -177,22 +183,22 @@ std::vector<std::string> Store::metric_keys(const std::string& run_id) {
 
 std::vector<MetricPoint> Store::metric_history(const std::string& run_id, const std::string& key) {
   Stmt q(impl_->db,
-         "SELECT key, value, step, timestamp FROM metrics WHERE run_id = ? AND key = ? "
+         "SELECT key, value, step, timestamp, is_nan FROM metrics WHERE run_id = ? AND key = ? "
          "ORDER BY step, timestamp, rowid",
          "reading a metric history");
   q.bind(1, run_id).bind(2, key);
   std::vector<MetricPoint> out;
-  while (q.step()) out.push_back({q.text(0), q.real(1), q.int64(2), q.int64(3)});
+  while (q.step()) out.push_back({q.text(0), metric_value(q, 1, 4), q.int64(2), q.int64(3)});
   return out;
 }
 
 std::map<std::string, MetricPoint> Store::latest_metrics(const std::string& run_id) {
-  Stmt q(impl_->db, "SELECT key, value, step, timestamp FROM latest_metrics WHERE run_id = ?",
+  Stmt q(impl_->db, "SELECT key, value, step, timestamp, is_nan FROM latest_metrics WHERE run_id = ?",
          "reading latest metrics");
   q.bind(1, run_id);
   std::map<std::string, MetricPoint> out;
   while (q.step()) {
-    MetricPoint p{q.text(0), q.real(1), q.int64(2), q.int64(3)};
+    MetricPoint p{q.text(0), metric_value(q, 1, 4), q.int64(2), q.int64(3)};
     out[p.key] = p;
   }
   return out;
@@ -216,8 +222,8 @@ std::vector<RunSummary> Store::run_summaries(const RunFilter& filter) {
   };
   fill("SELECT run_id, key, value FROM params", [](RunSummary& s, Stmt& q) { s.params[q.text(1)] = q.text(2); });
   fill("SELECT run_id, key, value FROM tags", [](RunSummary& s, Stmt& q) { s.tags[q.text(1)] = q.text(2); });
-  fill("SELECT run_id, key, value, step, timestamp FROM latest_metrics", [](RunSummary& s, Stmt& q) {
-    MetricPoint p{q.text(1), q.real(2), q.int64(3), q.int64(4)};
+  fill("SELECT run_id, key, value, step, timestamp, is_nan FROM latest_metrics", [](RunSummary& s, Stmt& q) {
+    MetricPoint p{q.text(1), metric_value(q, 2, 5), q.int64(3), q.int64(4)};
     s.latest_metrics[p.key] = p;
   });
   return out;

@@ -1,6 +1,10 @@
 // The run-tracking store: schema, migrations, logging and reading back, prefix lookup, status
 // lifecycle, several processes at once, SIGKILL'd runs, corrupt and locked databases.
 #include <gtest/gtest.h>
+
+#include <limits>
+
+#include <cmath>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -120,7 +124,7 @@ INSERT INTO metrics VALUES ('abcdef0123456789abcdef0123456789', 'loss', 0.75, 2,
 )sql");
   track::Store store(path);
   EXPECT_EQ(store.schema_version(), track::Store::latest_schema_version());
-  EXPECT_EQ(track::Store::latest_schema_version(), 3);
+  EXPECT_EQ(track::Store::latest_schema_version(), 4);
   auto r = store.get_run("abcdef");
   EXPECT_EQ(r.name, "legacy");
   EXPECT_EQ(r.status, RunStatus::Finished);
@@ -209,6 +213,17 @@ TEST(TrackStore, LogsAndReadsBack) {
   latest = store.latest_metrics(run.id());
   EXPECT_EQ(latest.at("acc").step, 7);
   EXPECT_DOUBLE_EQ(latest.at("acc").value, 0.95);
+  // NaN (a diverging loss) and infinities are kept as such
+  run.log_metric("diverged", 1.5, 0);
+  run.log_metric("diverged", std::numeric_limits<double>::infinity(), 1);
+  run.log_metric("diverged", std::nan(""), 2);
+  run.flush();
+  auto diverged = store.metric_history(run.id(), "diverged");
+  ASSERT_EQ(diverged.size(), 3u);
+  EXPECT_DOUBLE_EQ(diverged[0].value, 1.5);
+  EXPECT_TRUE(std::isinf(diverged[1].value));
+  EXPECT_TRUE(std::isnan(diverged[2].value));
+  EXPECT_TRUE(std::isnan(store.latest_metrics(run.id()).at("diverged").value));
   auto other = track::start_run("other", opts(path, "second"));
   other.log_param("lr", "0.5");
   other.log_metric("loss", 2.0, 0);
