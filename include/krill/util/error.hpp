@@ -16,5 +16,10 @@ struct IndexError : Error { using Error::Error; };      // index or dim out of r
 struct AutogradError : Error { using Error::Error; };   // misuse of backward / graph
 struct IOError : Error { using Error::Error; };         // unreadable / malformed files
 struct FormatError : IOError { using IOError::IOError; };  // file exists but its content is invalid
+// A labelled image directory (root/<class>/<image>.png) without class folders, or a class
+// folder without images.
+struct NotLabeledDatasetError : FormatError { using FormatError::FormatError; };
+// Data sets that cannot be used together (e.g. training and validation with different classes).
+struct InvalidDatasetError : FormatError { using FormatError::FormatError; };
 
 }  // namespace krill
