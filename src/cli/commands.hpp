@@ -38,6 +38,19 @@ struct TrainArgs {
   bool scale_lr = true;                        // lr * N (--no-scale-lr: as given)
   std::string log_verbosity = "rank0";         // rank0: only rank 0 prints; all: every rank, "[rank r] "
   std::string timeline;                        // Chrome-trace file (dist::DistributedOptions::timeline_path)
+  // Images (the "Train PyTorch Model" module; train_images.cpp): --model NAME or a model
+  // directory (fine-tuning), with --data SPEC or --train DIR --validation DIR.
+  std::string model;                           // empty or "mlp": the tabular MLP
+  std::string data;                            // data::open_image_data's SPEC
+  int warmup_epochs = 0;                       // linear warm-up, then polynomial decay (images)
+  int patience = 0;                            // early stopping (0: off; images: 3)
+  int print_freq = 0;                          // a progress line every N iterations (0: off; images: 10)
+  int workers = 1;                             // data-loader threads (images)
+  std::string resize;                          // "H,W" or "S" (S x S); empty: none
+  int random_crop_padding = -1;                // random crop to the (resized) size after this padding; -1: off
+  bool hflip = false;                          // random horizontal flips
+  std::string normalize = "auto";              // auto (training set's mean/std), none, or "M1,M2,M3/S1,S2,S3"
+  bool image_mode() const { return (!model.empty() && model != "mlp") || !data.empty(); }
   // Run tracking (rank 0 records the run; see track::start_run):
   bool track = true;                           // --no-track: record nothing
   std::string tracking_uri;                    // empty: track::default_tracking_uri()
@@ -46,6 +59,8 @@ struct TrainArgs {
 };
 
 int run_train(const TrainArgs& args);  // calls check_train_args first
+int run_train_images(const TrainArgs& args);  // run_train for image_mode()
+void check_image_args(const TrainArgs& args);  // check_train_args for image_mode()
 
 // Checks what a parser cannot: DATA.csv or --train with --validation (one form, complete),
 // --test-size in (0, 1), --oversample >= 1, --scale items, --momentum only with sgd, --hidden
@@ -80,8 +95,13 @@ struct PredictArgs {
   std::string input;     // CSV with the feature columns
   std::string output;    // CSV to write (with --input)
   std::string format = "text";  // text or json
+  std::vector<std::string> images;  // image models: image files to score (--image, repeatable)
+  int top = 5;                      // image models: classes shown per image (text format)
 };
 int run_predict(const PredictArgs& args);
+// Image model directories (predict_images.cpp): --image FILE... or --input DIR (every image in it).
+int run_predict_images(const PredictArgs& args);
+int run_inspect_image(const InspectArgs& args);
 
 // krill runs ACTION ...: the run store's command line (src/cli/runs_command.cpp).
 struct RunsArgs {

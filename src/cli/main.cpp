@@ -349,10 +349,37 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile)->group("Input");
   train->add_option("data", t.data_csv, "CSV file with a header row; krill prepares and splits it")
       ->check(CLI::ExistingFile)->group("Input");
-  train->add_option("--train", t.train_csv, "Pre-split training CSV (instead of DATA.csv)")->check(CLI::ExistingFile)->group("Input");
-  train->add_option("--validation", t.validation_csv, "Pre-split validation CSV with the same columns")
-      ->check(CLI::ExistingFile)->group("Input");
-  train->add_option("--label", t.label, "Column holding the class (text names or integer ids)")->required()->group("Input");
+  train->add_option("--train", t.train_csv, "Pre-split training CSV (instead of DATA.csv), or an image directory of class folders")
+      ->check(CLI::ExistingPath)->group("Input");
+  train->add_option("--validation", t.validation_csv, "Pre-split validation CSV with the same columns, or an image directory")
+      ->check(CLI::ExistingPath)->group("Input");
+  train->add_option("--label", t.label, "Column holding the class (text names or integer ids); CSV data only")->group("Input");
+  train->add_option("--data", t.data,
+                    "Image data: an IDX directory (train-*/t10k-*, e.g. /usr/share/datasets/fashion-mnist), a CIFAR-10 "
+                    "directory, an image directory (class folders, or train/ and val/), or synthetic:CxHxW:CLASSES[:N]")
+      ->group("Images");
+  train->add_option("--model", t.model,
+                    "Image model: lenet, resnet18, resnet34, resnet50, densenet121, or a krill model directory to "
+                    "fine-tune (default for CSV data: the MLP of --hidden)")
+      ->group("Images");
+  train->add_option("--warmup-epochs", t.warmup_epochs, "Linear learning-rate warm-up epochs, then polynomial decay (images)")
+      ->check(integer_in_range(0, 1'000'000, "a non-negative integer"))->capture_default_str()->group("Images");
+  train->add_option("--patience", t.patience,
+                    "Stop when the validation loss has not improved for N epochs, keeping the best weights (0: off; "
+                    "images: 3)")
+      ->check(integer_in_range(0, 1'000'000, "a non-negative integer"))->group("Training");
+  train->add_option("--print-freq", t.print_freq, "Print a progress line every N iterations (0: off; images: 10)")
+      ->check(integer_in_range(0, 1'000'000'000, "a non-negative integer"))->group("Training");
+  train->add_option("--workers", t.workers, "Data-loader threads decoding and augmenting images")
+      ->check(integer_in_range(0, 256, "a non-negative integer"))->capture_default_str()->group("Images");
+  train->add_option("--resize", t.resize, "Resize images to SIZE or HEIGHT,WIDTH pixels (bilinear)")->group("Images");
+  train->add_option("--random-crop", t.random_crop_padding,
+                    "Augment: pad by N pixels, then crop back to the image size at a random position")
+      ->check(integer_in_range(0, 4096, "a non-negative integer"))->group("Images");
+  train->add_flag("--hflip", t.hflip, "Augment: flip half of the training images horizontally")->group("Images");
+  train->add_option("--normalize", t.normalize,
+                    "auto (the training images' per-channel mean/std), none, or MEANS/STDS, e.g. 0.5,0.5,0.5/0.25,0.25,0.25")
+      ->capture_default_str()->group("Images");
   // Lists are split by krill::cli::split_list, not by CLI11 (which silently drops empty items).
   train->add_option("--features", features, "Feature columns, comma-separated (default: every column but the label)")
       ->allow_extra_args(false)->group("Preparation");
@@ -488,8 +515,14 @@ int main(int argc, char** argv) {
   predict->add_option("model_dir", pr.model_dir, "Model directory written by krill train")->required();
   predict->add_option("--features", pr.features, "One already-encoded feature vector, e.g. \"1,50.4,15.3,20,50\"");
   predict->add_option("--row", pr.row, "Raw values of the feature columns, prepared as in training, e.g. \"Dream,50.4,15.3,200,5000\"");
-  predict->add_option("--input", pr.input, "CSV file with the feature columns (a header row); predicts every row")
-      ->check(CLI::ExistingFile);
+  predict->add_option("--input", pr.input,
+                      "CSV file with the feature columns (a header row); predicts every row. Image models: a directory "
+                      "of images (every image in it and its sub-folders)")
+      ->check(CLI::ExistingPath);
+  predict->add_option("--image", pr.images, "Image models: an image file to classify (repeatable)")
+      ->check(CLI::ExistingFile)->allow_extra_args(false);
+  predict->add_option("--top", pr.top, "Image models: how many classes to show per image")
+      ->check(CLI::Range(1, 1000))->capture_default_str();
   predict->add_option("--output", pr.output, "With --input: write the predictions to this CSV");
   predict->add_option("--format", pr.format, "text or json (one object per row with --input)")
       ->check(CLI::IsMember({"text", "json"}))->capture_default_str();
@@ -562,6 +595,19 @@ int main(int argc, char** argv) {
   // What the parser cannot check: list items, and options that go (or do not go) together.
   try {
     if (train->parsed()) {
+      if (t.image_mode()) {
+        // The "Train PyTorch Model" module's defaults, for what the command line does not give.
+        auto unset = [&](const char* flag) { return train->get_option(flag)->count() == 0; };
+        if (unset("--epochs")) t.epochs = 5;
+        if (unset("--batch-size")) t.batch_size = 16;
+        if (unset("--seed")) t.seed = 1;
+        if (unset("--optimizer")) t.optimizer = "sgd";
+        if (t.optimizer == "sgd" && unset("--momentum")) t.momentum = 0.9;
+        if (t.optimizer == "sgd" && unset("--weight-decay")) t.weight_decay = 1e-4;
+        if (unset("--patience")) t.patience = 3;
+        if (unset("--print-freq")) t.print_freq = 10;
+        if (unset("--test-size")) t.test_size = 0.1;
+      }
       t.hidden = krill::cli::parse_hidden(hidden);
       t.features = krill::cli::split_list("--features", features);
       t.categorical = krill::cli::split_list("--categorical", categorical);

@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "krill/data/csv.hpp"
 #include "krill/io/model_dir.hpp"
+#include "krill/train/image_model_dir.hpp"
 #include "krill/train/model_dir.hpp"
 
 namespace krill::cli {
@@ -81,9 +82,20 @@ training::SavedModel load_model(const std::string& dir) {
   }
 }
 
+// An image classifier's directory; anything else (an MLP's, or a broken one) goes the MLP's way,
+// which reports what is wrong with it.
+bool is_image_model_dir(const std::string& dir) {
+  try {
+    return training::model_dir_kind(dir) == "image";
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 int run_inspect(const InspectArgs& a) {
+  if (is_image_model_dir(a.model_dir)) return run_inspect_image(a);
   training::SavedModel m = load_model(a.model_dir);
   const auto& arch = m.architecture;
   std::printf("Model directory: %s\n", a.model_dir.c_str());
@@ -126,6 +138,7 @@ int run_inspect(const InspectArgs& a) {
 }
 
 int run_predict(const PredictArgs& a) {
+  if (!a.images.empty() || is_image_model_dir(a.model_dir)) return run_predict_images(a);
   const int given = !a.features.empty() + !a.row.empty() + !a.input.empty();
   if (given != 1)
     throw ValueError(given == 0 ? "give what to predict: --features \"1,50.4,15.3,20,50\" (encoded), --row "

@@ -156,6 +156,12 @@ std::string training_json(const TrainArgs& a, int world_size = 1, double effecti
 }  // namespace
 
 void check_train_args(const TrainArgs& a) {
+  if (a.image_mode()) return check_image_args(a);
+  if (a.label.empty()) throw ValueError("--label is required: the CSV column holding the class (e.g. --label Species)");
+  for (const auto& [flag, path] : {std::pair{"--train", &a.train_csv}, std::pair{"--validation", &a.validation_csv}})
+    if (!path->empty() && fs::is_directory(*path))
+      throw ValueError(std::string(flag) + " " + *path + " is a directory: CSV data takes a file; to train on an image "
+                       "directory give --model (e.g. --model lenet)");
   const bool presplit = !a.train_csv.empty() || !a.validation_csv.empty();
   if (presplit && !a.data_csv.empty())
     throw ValueError("give either DATA.csv (krill splits it, --test-size) or --train and --validation, not both");
@@ -496,6 +502,7 @@ int train(const TrainArgs& a, std::optional<track::Run>& run) {
 }  // namespace
 
 int run_train(const TrainArgs& a) {
+  if (a.image_mode()) return run_train_images(a);
   std::optional<track::Run> run;   // rank 0's record of this training run (--no-track: none)
   try {
     return train(a, run);

@@ -48,8 +48,8 @@ void check_output(const TrainArgs& a) {
                     " exists and is not a krill model directory (no model.safetensors or config.json); --force replaces "
                     "only model directories: remove it yourself or choose another --out");
     const fs::path canon_out = fs::weakly_canonical(p, ec);
-    for (const std::string& in : {a.data_csv, a.train_csv, a.validation_csv, a.init_weights}) {
-      if (in.empty()) continue;
+    for (const std::string& in : {a.data_csv, a.train_csv, a.validation_csv, a.init_weights, a.data, a.model}) {
+      if (in.empty() || !fs::exists(in, ec)) continue;   // synthetic:..., a model name
       const fs::path canon_in = fs::weakly_canonical(in, ec);
       auto [mo, mi] = std::mismatch(canon_out.begin(), canon_out.end(), canon_in.begin(), canon_in.end());
       if (mo == canon_out.end())
