@@ -42,7 +42,8 @@ struct TrainArgs {
   // directory (fine-tuning), with --data SPEC or --train DIR --validation DIR.
   std::string model;                           // empty or "mlp": the tabular MLP
   std::string data;                            // data::open_image_data's SPEC
-  int warmup_epochs = 0;                       // linear warm-up, then polynomial decay (images)
+  int warmup_epochs = 0;                       // linear warm-up, then the schedule below (images)
+  std::string lr_schedule = "poly";            // poly: polynomial (linear) decay to the end; constant
   int patience = 0;                            // early stopping (0: off; images: 3)
   int print_freq = 0;                          // a progress line every N iterations (0: off; images: 10)
   int workers = 1;                             // data-loader threads (images)

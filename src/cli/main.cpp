@@ -21,6 +21,7 @@
 #include "config_file.hpp"
 #include "krill/util/text.hpp"
 #include "krill/util/error.hpp"
+#include "krill/train/model_dir.hpp"
 #include "krill/util/runtime_info.hpp"
 
 namespace {
@@ -364,6 +365,9 @@ int main(int argc, char** argv) {
       ->group("Images");
   train->add_option("--warmup-epochs", t.warmup_epochs, "Linear learning-rate warm-up epochs, then polynomial decay (images)")
       ->check(integer_in_range(0, 1'000'000, "a non-negative integer"))->capture_default_str()->group("Images");
+  train->add_option("--lr-schedule", t.lr_schedule,
+                    "After the warm-up: poly (linear decay to the end of training, the module's) or constant (images)")
+      ->check(CLI::IsMember({"poly", "constant"}))->capture_default_str()->group("Images");
   train->add_option("--patience", t.patience,
                     "Stop when the validation loss has not improved for N epochs, keeping the best weights (0: off; "
                     "images: 3)")
@@ -636,7 +640,13 @@ int main(int argc, char** argv) {
     if (runs->parsed()) return krill::cli::run_runs(ra);
     if (ui->parsed()) return krill::cli::run_ui(ua);
   } catch (const krill::Error& e) {
+    // The "Train PyTorch Model" module's errors keep their names, so scripts and users who know
+    // the module recognise them.
     std::string msg = e.what();
+    if (dynamic_cast<const krill::NotLabeledDatasetError*>(&e)) msg = "NotLabeledDatasetError: " + msg;
+    else if (dynamic_cast<const krill::InvalidDatasetError*>(&e)) msg = "InvalidDatasetError: " + msg;
+    else if (dynamic_cast<const krill::training::InvalidModelDirectoryError*>(&e) && t.image_mode())
+      msg = "InvalidModelDirectoryError: " + msg;
     krill::cli::print_error(command, msg + (train->parsed() ? config_note(msg) : ""));
     return 1;
   } catch (const std::bad_alloc&) {

@@ -145,6 +145,9 @@ int run_predict(const PredictArgs& a) {
                                   "\"Dream,50.4,15.3,200,5000\" (raw values) or --input new.csv"
                                 : "give only one of --features, --row and --input");
   if (!a.output.empty() && a.input.empty()) throw ValueError("--output goes with --input (a whole file to predict)");
+  if (!a.input.empty() && std::filesystem::is_directory(a.input))
+    throw ValueError("--input " + a.input + " is a directory: " + a.model_dir +
+                     " predicts from CSV data, give a CSV file (directories of images are for image models)");
   if (a.format != "text" && a.format != "json") throw ValueError("--format must be text or json, got '" + a.format + "'");
   if (!a.output.empty()) {  // never write the predictions over the input or into the model
     namespace fs = std::filesystem;

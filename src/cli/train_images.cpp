@@ -90,7 +90,8 @@ std::string image_training_json(const TrainArgs& a, int world_size, double effec
   nlohmann::json t = {{"model", a.model},          {"data", source},          {"epochs", a.epochs},
                       {"batch_size", a.batch_size}, {"optimizer", a.optimizer}, {"lr", a.lr},
                       {"momentum", a.momentum},     {"weight_decay", a.weight_decay}, {"seed", a.seed},
-                      {"warmup_epochs", a.warmup_epochs}, {"patience", a.patience}, {"print_freq", a.print_freq},
+                      {"warmup_epochs", a.warmup_epochs}, {"lr_schedule", a.lr_schedule},
+                      {"patience", a.patience}, {"print_freq", a.print_freq},
                       {"random_crop_padding", a.random_crop_padding}, {"hflip", a.hflip}};
   if (world_size > 1)
     t["distributed"] = {{"world_size", world_size}, {"scale_lr", a.scale_lr}, {"effective_lr", effective_lr},
@@ -138,6 +139,13 @@ void check_image_args(const TrainArgs& a) {
     for (const auto& n : nn::model_names()) names += (names.empty() ? "" : ", ") + n;
     return names;
   }() + ", or a model directory to fine-tune");
+  if (a.model == "mlp") throw ValueError("--model mlp takes CSV data (DATA.csv or --train/--validation CSV files), not --data");
+  if (!nn::is_model_name(a.model) && !fs::is_directory(a.model)) {
+    std::string names;
+    for (const auto& n : nn::model_names()) names += (names.empty() ? "" : ", ") + n;
+    throw ValueError("--model: unknown model '" + a.model + "' (known models: " + names +
+                     "; or a krill model directory to fine-tune)");
+  }
   if (a.optimizer != "sgd" && a.momentum != 0)
     throw ValueError("--momentum applies to --optimizer sgd only (" + a.optimizer + " has no momentum option)");
   if (!a.resize.empty()) (void)parse_resize(a.resize);
@@ -289,7 +297,7 @@ int run_train_images(const TrainArgs& a) {
       os << strf("Training: %d epochs, batch %lld%s, %s lr %g", a.epochs, static_cast<long long>(a.batch_size),
                  distributed ? strf(" per rank x %d ranks", world_size).c_str() : "", a.optimizer.c_str(), effective_lr);
       if (a.warmup_epochs > 0) os << ", " << a.warmup_epochs << " warm-up epoch(s)";
-      os << ", polynomial decay";
+      os << (a.lr_schedule == "constant" ? ", constant lr" : ", polynomial decay");
       if (a.patience > 0) os << ", early stopping after " << a.patience << " epochs without improvement";
       os << "\n";
       say(os.str());
@@ -300,7 +308,8 @@ int run_train_images(const TrainArgs& a) {
     std::vector<double> global_train_loss;
     training::FitOptions fit;
     fit.epochs = a.epochs;
-    fit.schedule = training::LrSchedule::warmup_poly(a.warmup_epochs);
+    // power 0: the warm-up, then the lr as given (--lr-schedule constant)
+    fit.schedule = training::LrSchedule::warmup_poly(a.warmup_epochs, a.lr_schedule == "constant" ? 0.0 : 1.0);
     fit.patience = a.patience;
     fit.print_freq = a.print_freq;
     fit.on_iteration = [&](const training::IterationInfo& it) {

@@ -26,24 +26,40 @@ std::string join(const std::vector<std::string>& items) {
 
 std::map<std::string, std::string> train_params(const TrainArgs& a, int world_size, double effective_lr) {
   std::map<std::string, std::string> p;
-  if (!a.data_csv.empty()) {
+  if (a.image_mode()) {
+    p["model"] = a.model;
+    if (!a.data.empty()) p["data"] = a.data;
+    else p["train"] = a.train_csv, p["validation"] = a.validation_csv;
+    p["warmup_epochs"] = std::to_string(a.warmup_epochs);
+    p["lr_schedule"] = a.lr_schedule;
+    p["patience"] = std::to_string(a.patience);
+    p["print_freq"] = std::to_string(a.print_freq);
+    p["workers"] = std::to_string(a.workers);
+    if (!a.resize.empty()) p["resize"] = a.resize;
+    if (a.random_crop_padding >= 0) p["random_crop_padding"] = std::to_string(a.random_crop_padding);
+    p["hflip"] = a.hflip ? "true" : "false";
+    p["normalize"] = a.normalize;
+    p["test_size"] = number(a.test_size);
+  } else if (!a.data_csv.empty()) {
     p["data"] = a.data_csv;
     p["test_size"] = number(a.test_size);
   } else {
     p["train"] = a.train_csv;
     p["validation"] = a.validation_csv;
   }
-  p["label"] = a.label;
-  p["features"] = a.features.empty() ? "(all but the label)" : join(a.features);
-  if (!a.categorical.empty()) p["categorical"] = join(a.categorical);
-  if (!a.scale.empty()) p["scale"] = join(a.scale);
-  p["standardize"] = a.standardize ? "true" : "false";
-  p["dropna"] = a.dropna ? "true" : "false";
-  p["oversample"] = std::to_string(a.oversample);
-  p["model"] = "mlp";
-  std::string hidden;
-  for (auto h : a.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
-  p["hidden"] = hidden;
+  if (!a.image_mode()) {
+    p["label"] = a.label;
+    p["features"] = a.features.empty() ? "(all but the label)" : join(a.features);
+    if (!a.categorical.empty()) p["categorical"] = join(a.categorical);
+    if (!a.scale.empty()) p["scale"] = join(a.scale);
+    p["standardize"] = a.standardize ? "true" : "false";
+    p["dropna"] = a.dropna ? "true" : "false";
+    p["oversample"] = std::to_string(a.oversample);
+    p["model"] = "mlp";
+    std::string hidden;
+    for (auto h : a.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
+    p["hidden"] = hidden;
+  }
   p["batch_size"] = std::to_string(a.batch_size);
   p["epochs"] = std::to_string(a.epochs);
   p["optimizer"] = a.optimizer;

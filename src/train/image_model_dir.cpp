@@ -68,7 +68,9 @@ json read_config(const std::string& dir) {
 
 std::string model_dir_kind(const std::string& dir) {
   const json j = read_config(dir);
-  return j["architecture"]["type"] == "mlp" ? "mlp" : "image";
+  const bool image = j.contains("preparation") && j["preparation"].is_object() &&
+                     j["preparation"].value("kind", "") == "image";
+  return image ? "image" : "mlp";
 }
 
 std::shared_ptr<nn::Module> build_image_model(const ImageModelConfig& c) {

@@ -37,7 +37,8 @@ struct SavedImageModel {
   std::string directory;
 };
 
-// "mlp" or "image": what kind of model `dir` holds (InvalidModelDirectoryError when neither).
+// "image" when config.json's preparation is an image one, else "mlp" (whose loader reports what
+// else may be wrong); InvalidModelDirectoryError when there is no readable krill config.json.
 std::string model_dir_kind(const std::string& dir);
 SavedImageModel load_image_model_dir(const std::string& dir);
 
