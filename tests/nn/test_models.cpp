@@ -318,17 +318,17 @@ TEST(ModelRegistry, NamesAndUnknownName) {
 }
 
 TEST(ModelRegistry, TooSmallImagesNameTheMinimum) {
-  EXPECT_EQ(nn::min_image_size("lenet"), 16);
+  EXPECT_EQ(nn::min_image_size("lenet"), 12);
   EXPECT_EQ(nn::min_image_size("densenet121"), 29);
   EXPECT_EQ(nn::min_image_size("resnet18"), 1);
   try {
-    nn::make_model("lenet", 1, 15, 28, 10);
-    FAIL() << "no error for a 15-pixel lenet";
+    nn::make_model("lenet", 1, 11, 28, 10);
+    FAIL() << "no error for an 11-pixel lenet";
   } catch (const ValueError& e) {
-    EXPECT_NE(std::string(e.what()).find("15x28"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("at least 16x16"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("11x28"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("at least 12x12"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(nn::LeNet(1, 28, 12, 10), ValueError);
+  EXPECT_THROW(nn::LeNet(1, 28, 11, 10), ValueError);
   try {
     nn::make_model("densenet121", 3, 28, 28, 10);
     FAIL() << "no error for a 28-pixel densenet121";
@@ -340,8 +340,8 @@ TEST(ModelRegistry, TooSmallImagesNameTheMinimum) {
 
   // The minimum sizes really are the smallest that run.
   NoGradGuard ng;
-  auto lenet = nn::make_model("lenet", 1, 16, 16, 10);
-  EXPECT_EQ(dims(lenet->forward(zeros({2, 1, 16, 16}))), (std::vector<std::int64_t>{2, 10}));
+  auto lenet = nn::make_model("lenet", 1, 12, 12, 10);
+  EXPECT_EQ(dims(lenet->forward(zeros({2, 1, 12, 12}))), (std::vector<std::int64_t>{2, 10}));
   auto dn = nn::make_model("densenet121", 1, 29, 29, 3);
   dn->eval();
   EXPECT_EQ(dims(dn->forward(zeros({1, 1, 29, 29}))), (std::vector<std::int64_t>{1, 3}));
@@ -371,7 +371,7 @@ TEST(ModelRegistry, ModelSpecJson) {
             std::string::npos);
   EXPECT_NE(err(R"({"type":"vgg","in_channels":3,"height":32,"width":32,"num_classes":2})").find("unknown model 'vgg'"),
             std::string::npos);
-  EXPECT_NE(err(R"({"type":"lenet","in_channels":3,"height":8,"width":32,"num_classes":2})").find("at least 16x16"),
+  EXPECT_NE(err(R"({"type":"lenet","in_channels":3,"height":8,"width":32,"num_classes":2})").find("at least 12x12"),
             std::string::npos);
   auto m = nn::make_model(spec);
   EXPECT_EQ(m->type_name(), "ResNet");

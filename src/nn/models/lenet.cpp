@@ -22,10 +22,11 @@ LeNet::LeNet(std::int64_t in_channels, std::int64_t height, std::int64_t width, 
   if (height < kMinImageSize || width < kMinImageSize)
     throw ValueError("lenet: images of " + std::to_string(height) + "x" + std::to_string(width) +
                      " pixels are too small; lenet needs at least " + std::to_string(kMinImageSize) + "x" +
-                     std::to_string(kMinImageSize) + " (two 5x5 convolutions and two 2x2 pools)");
-  const std::int64_t h = conv_pool(conv_pool(height)), w = conv_pool(conv_pool(width));
+                     std::to_string(kMinImageSize) + " (two 5x5 convolutions and two 2x2 pools, after padding by 2)");
+  const std::int64_t pad = conv1_padding(height, width);
+  const std::int64_t h = conv_pool(conv_pool(height + 2 * pad)), w = conv_pool(conv_pool(width + 2 * pad));
   // The tutorial's construction order (its draws under manual_seed): conv1, pool, conv2, fc1..fc3.
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, 6, 5, gen));
+  conv1 = register_module("conv1", std::make_shared<Conv2d>(Conv2dOptions(in_channels, 6, 5).padding(pad), gen));
   pool = register_module("pool", std::make_shared<MaxPool2d>(MaxPool2dOptions(2).stride(2)));
   conv2 = register_module("conv2", std::make_shared<Conv2d>(6, 16, 5, gen));
   fc1 = register_module("fc1", std::make_shared<Linear>(16 * h * w, 120, true, gen));

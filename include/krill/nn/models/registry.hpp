@@ -29,7 +29,7 @@ bool is_model_name(const std::string& name);
 std::shared_ptr<Module> make_model(const std::string& name, std::int64_t in_channels, std::int64_t height,
                                    std::int64_t width, std::int64_t num_classes, Generator* gen = nullptr);
 
-// Smallest height/width `name` accepts: lenet 16 (its pools must leave a pixel), densenet121 29
+// Smallest height/width `name` accepts: lenet 12 (padded by 2, its pools must leave a pixel), densenet121 29
 // (the third transition's 2x2 average pool needs a 2x2 map), resnets 1 (anything under 32 px
 // reaches a 1x1 map before the last stage, as in PyTorch).
 std::int64_t min_image_size(const std::string& name);
