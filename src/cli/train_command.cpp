@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -231,7 +232,7 @@ std::vector<std::string> split_list(const std::string& flag, const std::vector<s
 
 namespace {
 
-int train(const TrainArgs& a, std::optional<track::Run>& run) {
+int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track::Run>& pending) {
   // Under mpirun -np N: a data-parallel job (a world of one process otherwise, which changes
   // nothing below).
   dist::init();
@@ -261,7 +262,13 @@ int train(const TrainArgs& a, std::optional<track::Run>& run) {
   const double effective_lr = distributed && a.scale_lr ? a.lr * world_size : a.lr;
   if (!distributed) {
     check_output(a);
-    if (a.track) run = start_train_run(a, world_size, effective_lr);
+    // The store is opened and the run recorded on another thread while the data is prepared
+    // (~1 ms of SQLite work off this one), and joined before training: an unusable store still
+    // stops the command before any training.
+    if (a.track)
+      pending = std::async(std::launch::async, [&a, world_size, effective_lr] {
+        return start_train_run(a, world_size, effective_lr);
+      });
   } else {
     std::string verdict;
     if (rank == 0) {
@@ -343,6 +350,8 @@ int train(const TrainArgs& a, std::optional<track::Run>& run) {
                         "features and label)%s; validation loss and accuracy overstate how well the model generalises\n",
                         d.leaked_validation_rows, static_cast<long long>(d.val_x.size(0)),
                         a.oversample > 1 ? ": --oversample copies rows before the split, so copies land on both sides" : ""));
+
+  if (pending.valid()) run = pending.get();
 
   // ---- model (seeded like torch.manual_seed(seed) followed by the model's construction) ----
   manual_seed(a.seed);
@@ -504,9 +513,16 @@ int train(const TrainArgs& a, std::optional<track::Run>& run) {
 int run_train(const TrainArgs& a) {
   if (a.image_mode()) return run_train_images(a);
   std::optional<track::Run> run;   // rank 0's record of this training run (--no-track: none)
+  std::future<track::Run> pending;  // the run while it is being started
   try {
-    return train(a, run);
+    return train(a, run, pending);
   } catch (const std::exception& e) {
+    if (!run && pending.valid()) {
+      try {
+        run = pending.get();
+      } catch (const std::exception&) {  // the store's own error is the one reported
+      }
+    }
     if (run && !run->ended()) {
       try {
         run->set_tag("error", trim_right(e.what()));

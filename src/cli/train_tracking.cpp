@@ -104,17 +104,18 @@ void log_epoch_metrics(track::Run& run, const training::EpochResult& r, double l
 
 void log_model_artifacts(track::Run& run, const std::string& model_dir) {
   namespace fs = std::filesystem;
-  run.log_artifact(model_dir, "model");
+  std::vector<std::pair<std::string, std::string>> items{{model_dir, "model"}};
   std::error_code ec;
   for (const char* name : {"model.safetensors", "config.json", "metrics.csv", "loss.png"})
     if (fs::exists(fs::path(model_dir) / name, ec))
-      run.log_artifact((fs::path(model_dir) / name).string(), std::string(name) == "loss.png" ? "plot" : "file");
+      items.emplace_back((fs::path(model_dir) / name).string(), std::string(name) == "loss.png" ? "plot" : "file");
   if (fs::is_directory(fs::path(model_dir) / "logs", ec)) {
     std::vector<fs::path> logs;
     for (const auto& e : fs::directory_iterator(fs::path(model_dir) / "logs", ec)) logs.push_back(e.path());
     std::sort(logs.begin(), logs.end());
-    for (const auto& l : logs) run.log_artifact(l.string(), "log");
+    for (const auto& l : logs) items.emplace_back(l.string(), "log");
   }
+  run.log_artifacts(items);
 }
 
 std::string run_receipt(const track::Run& run, const std::string& experiment) {

@@ -103,8 +103,9 @@ std::optional<std::string> git_commit() {
 }
 
 // A run's writer checkpoints the WAL once it holds more pages than this (SQLite's own default
-// threshold is 1000; a smaller WAL is quicker for the next process to open).
-constexpr int kCheckpointFrames = 256;
+// threshold is 1000): the next process to open the store reads the whole WAL to rebuild its
+// index, ~1 ms per 500 pages.
+constexpr int kCheckpointFrames = 64;
 
 struct Pending {
   std::string key;
@@ -203,13 +204,19 @@ struct Run::Impl {
     db->checkpoint_if_large(kCheckpointFrames);
   }
 
+  // Sleeps until points arrive (or the heartbeat is due), lets a burst gather for
+  // flush_interval_s, then writes it in one transaction: the points of a short run are written
+  // while it trains, off its thread, and end() has little left to write.
   void writer_loop() {
-    auto period = std::chrono::duration<double>(options.flush_interval_s);
+    const auto gather = std::chrono::duration<double>(options.flush_interval_s);
+    const auto idle = std::chrono::duration<double>(options.heartbeat_interval_s);
     checkpoint();   // what earlier runs left in the WAL
     std::unique_lock<std::mutex> lk(buf_mu);
     while (!stop) {
-      cv.wait_for(lk, period, [&] { return stop || buf.size() >= options.flush_entries; });
+      cv.wait_for(lk, idle, [&] { return stop || !buf.empty(); });
       if (stop) break;
+      if (!buf.empty()) cv.wait_for(lk, gather, [&] { return stop || buf.size() >= options.flush_entries; });
+      if (stop) break;   // end() writes what is left
       lk.unlock();
       try {
         flush_now(false);
@@ -315,15 +322,25 @@ void Run::set_tag(const std::string& key, const std::string& value) {
       "set a tag", key, value);
 }
 
-void Run::log_artifact(const std::string& path, const std::string& kind) {
-  std::error_code ec;
-  auto abs = std::filesystem::absolute(path, ec);
-  std::string p = ec ? path : abs.lexically_normal().string();
-  std::string k = kind.empty() ? (std::filesystem::is_directory(path, ec) ? "dir" : "file") : kind;
-  impl_->sync_write(
-      "INSERT INTO artifacts (run_id, path, kind) VALUES (?, ?, ?) "
-      "ON CONFLICT (run_id, path) DO UPDATE SET kind = excluded.kind",
-      "log an artifact", p, k);
+void Run::log_artifact(const std::string& path, const std::string& kind) { log_artifacts({{path, kind}}); }
+
+void Run::log_artifacts(const std::vector<std::pair<std::string, std::string>>& artifacts) {
+  if (impl_->ended) throw ValueError("run " + impl_->id + " has ended: cannot log artifacts");
+  std::lock_guard<std::mutex> lk(impl_->db_mu);
+  detail::Transaction tx(*impl_->db);   // one commit for all of them
+  Stmt s(*impl_->db,
+         "INSERT INTO artifacts (run_id, path, kind) VALUES (?, ?, ?) "
+         "ON CONFLICT (run_id, path) DO UPDATE SET kind = excluded.kind",
+         "log an artifact");
+  for (const auto& [path, kind] : artifacts) {
+    std::error_code ec;
+    auto abs = std::filesystem::absolute(path, ec);
+    const std::string p = ec ? path : abs.lexically_normal().string();
+    const std::string k = kind.empty() ? (std::filesystem::is_directory(path, ec) ? "dir" : "file") : kind;
+    s.bind(1, impl_->id).bind(2, p).bind(3, k).run();
+    s.reset();
+  }
+  tx.commit();
 }
 
 void Run::log_metric(const std::string& key, double value, std::int64_t step) {
@@ -335,7 +352,8 @@ void Run::log_metric(const std::string& key, double value, std::int64_t step) {
   {
     std::lock_guard<std::mutex> lk(impl_->buf_mu);
     impl_->buf.push_back({key, value, step, ts});
-    wake = impl_->buf.size() == impl_->options.flush_entries;
+    // the writer sleeps while the buffer is empty, and gathers until it is full
+    wake = impl_->buf.size() == 1 || impl_->buf.size() == impl_->options.flush_entries;
   }
   if (wake) impl_->cv.notify_one();
 }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace krill::track {
@@ -119,7 +120,7 @@ struct RunOptions {
   std::string tracking_uri;          // default: default_tracking_uri()
   std::string command_line;          // default: /proc/self/cmdline
   StoreOptions store;
-  double flush_interval_s = 0.5;     // the background writer's period
+  double flush_interval_s = 0.02;    // how long the writer lets points gather before a write
   std::size_t flush_entries = 8192;  // ... or as soon as this many points wait
   double heartbeat_interval_s = 5.0;
 };
@@ -146,6 +147,7 @@ class Run {
   // Appends to an in-memory buffer (tens of ns); never waits on SQLite.
   void log_metric(const std::string& key, double value, std::int64_t step = 0);
   void log_artifact(const std::string& path, const std::string& kind = "");  // kind: "file"/"dir" by default
+  void log_artifacts(const std::vector<std::pair<std::string, std::string>>& path_kinds);  // one transaction
   void flush();                                     // writes the buffered metrics now
   void end(RunStatus status = RunStatus::Finished); // flushes, stops the writer, records the status
   bool ended() const;
