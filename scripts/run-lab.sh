@@ -2,7 +2,8 @@
 # The penguin lab end to end: install the dependencies, build krill (Release, in build/), then
 # do the lab's steps with the krill command on the bundled raw data/penguins.csv:
 #   prepare + train 100 epochs (examples/penguins.toml), show the weights (krill inspect),
-#   predict the new penguin from its encoded features and from its raw values (krill predict).
+#   predict the new penguin from its encoded features and from its raw values (krill predict),
+#   and list the runs recorded so far in ./krill-runs/runs.db (krill runs list; krill ui shows them).
 # Extra arguments go to `krill train` (e.g. --verbose). KRILL_BUILD_DIR picks another build
 # directory.
 #   usage: scripts/run-lab.sh [krill train options...]
@@ -28,6 +29,9 @@ echo
 echo "== krill predict: the new penguin [1, 50.4, 15.3, 20, 50] (encoded) and Dream,50.4,15.3,200,5000 (raw)"
 "$build/krill" predict "$out" --features "1,50.4,15.3,20,50"
 "$build/krill" predict "$out" --row "Dream,50.4,15.3,200,5000"
+echo
+echo "== krill runs list (every krill train is recorded in ./krill-runs/runs.db; krill ui serves a dashboard)"
+"$build/krill" runs list --experiment Default
 echo
 echo "run-lab: done; outputs in $(pwd)/$out:"
 ls -l "$out"
