@@ -257,36 +257,9 @@ int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track:
   check_train_args(a);
   const bool presplit = !a.train_csv.empty() || !a.validation_csv.empty();
   // Refuse an existing or unwritable output (or an unusable run store) before spending time on
-  // training. Rank 0 alone decides (it alone writes) and tells the others, so that all ranks
-  // stop alike. From here on a failure is recorded in the run as FAILED with its message.
+  // training. From here on a failure is recorded in the run as FAILED with its message.
   const double effective_lr = distributed && a.scale_lr ? a.lr * world_size : a.lr;
-  if (!distributed) {
-    check_output(a);
-    // The store is opened and the run recorded on another thread while the data is prepared
-    // (~1 ms of SQLite work off this one), and joined before training: an unusable store still
-    // stops the command before any training.
-    if (a.track)
-      pending = std::async(std::launch::async, [&a, world_size, effective_lr] {
-        return start_train_run(a, world_size, effective_lr);
-      });
-  } else {
-    std::string verdict;
-    if (rank == 0) {
-      try {
-        check_output(a);
-        if (a.track) run = start_train_run(a, world_size, effective_lr);
-      } catch (const ValueError& e) {
-        verdict = std::string("V") + e.what();
-      } catch (const Error& e) {
-        verdict = std::string("I") + e.what();
-      }
-    }
-    verdict = broadcast_string(verdict, 0);
-    if (!verdict.empty()) {
-      if (verdict[0] == 'V') throw ValueError(verdict.substr(1));
-      throw IOError(verdict.substr(1));
-    }
-  }
+  check_output_and_start_run(a, world_size, effective_lr, run, pending);
 
   // ---- data ----
   data::TabularSpec spec;
@@ -351,7 +324,7 @@ int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track:
                         d.leaked_validation_rows, static_cast<long long>(d.val_x.size(0)),
                         a.oversample > 1 ? ": --oversample copies rows before the split, so copies land on both sides" : ""));
 
-  if (pending.valid()) run = pending.get();
+  join_run(run, pending);
 
   // ---- model (seeded like torch.manual_seed(seed) followed by the model's construction) ----
   manual_seed(a.seed);
@@ -376,29 +349,11 @@ int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track:
   TrainArgs opt_args = a;
   opt_args.lr = lr;
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(opt_args, model->parameters());
-  if (distributed || !a.timeline.empty()) {
-    dist::broadcast_parameters(*model, 0);
-    dist::DistributedOptions dopts;
-    dopts.timeline_path = a.timeline;
-    optimizer = std::make_unique<dist::DistributedOptimizer>(std::move(optimizer), *model, dopts);
-    dist::broadcast_optimizer_state(*optimizer, 0);
-  }
+  make_distributed(a, *model, optimizer);
 
   data::DataLoader train_loader(data::TensorDataset(d.train_x, d.train_y),
                                 data::DataLoaderOptions(a.batch_size).shuffle(a.shuffle));
-  // Each rank trains on its shard (PyTorch's DistributedSampler: rows rank::N of the epoch's
-  // order, reshuffled per epoch with seed + epoch under --shuffle, padded so that every rank
-  // runs the same number of steps).
-  std::shared_ptr<dist::DistributedSampler> sampler;
-  if (distributed) {
-    sampler = std::make_shared<dist::DistributedSampler>(train_rows, world_size, rank, a.shuffle, a.seed, false);
-    train_loader.set_sampler(
-        [sampler](std::int64_t epoch) {
-          sampler->set_epoch(epoch);
-          return sampler->indices();
-        },
-        sampler->num_samples());
-  }
+  shard_training_loader(train_loader, train_rows, a.shuffle, a.seed);
   // Validation: every rank evaluates the full validation set (same model, same numbers), in
   // batches of the global batch size, so the metrics are those of one process with that batch.
   data::DataLoader val_loader(data::TensorDataset(d.val_x, d.val_y),
@@ -413,7 +368,7 @@ int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track:
   if (distributed) {
     const std::string text =
         strf("Distributed: %d ranks, %lld training rows per rank, batch %lld per rank (%lld global), lr %g%s\n",
-             world_size, static_cast<long long>(sampler->num_samples()), static_cast<long long>(a.batch_size),
+             world_size, static_cast<long long>(train_loader.epoch_size()), static_cast<long long>(a.batch_size),
              static_cast<long long>(a.batch_size * world_size), lr,
              a.scale_lr ? strf(" (%g x %d ranks)", a.lr, world_size).c_str() : " (--no-scale-lr)");
     say(text);
@@ -517,19 +472,7 @@ int run_train(const TrainArgs& a) {
   try {
     return train(a, run, pending);
   } catch (const std::exception& e) {
-    if (!run && pending.valid()) {
-      try {
-        run = pending.get();
-      } catch (const std::exception&) {  // the store's own error is the one reported
-      }
-    }
-    if (run && !run->ended()) {
-      try {
-        run->set_tag("error", trim_right(e.what()));
-        run->end(track::RunStatus::Failed);
-      } catch (const std::exception&) {  // the store's liveness check reports the run later
-      }
-    }
+    record_failure(run, pending, e);
     throw;
   }
 }

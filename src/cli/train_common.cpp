@@ -16,6 +16,7 @@
 #include "krill/optim/adamw.hpp"
 #include "krill/optim/sgd.hpp"
 #include "krill/util/error.hpp"
+#include "train_tracking.hpp"
 
 namespace krill::cli {
 
@@ -136,6 +137,73 @@ std::vector<std::string> allgather_strings(const std::string& s) {
     out.push_back(std::move(item));
   }
   return out;
+}
+
+void check_output_and_start_run(const TrainArgs& a, int world_size, double effective_lr,
+                                std::optional<track::Run>& run, std::future<track::Run>& pending) {
+  if (world_size == 1) {
+    check_output(a);
+    if (a.track)
+      pending = std::async(std::launch::async, [&a, world_size, effective_lr] {
+        return start_train_run(a, world_size, effective_lr);
+      });
+    return;
+  }
+  std::string verdict;
+  if (dist::rank() == 0) {
+    try {
+      check_output(a);
+      if (a.track) run = start_train_run(a, world_size, effective_lr);
+    } catch (const ValueError& e) {
+      verdict = std::string("V") + e.what();
+    } catch (const Error& e) {
+      verdict = std::string("I") + e.what();
+    }
+  }
+  verdict = broadcast_string(verdict, 0);
+  if (!verdict.empty()) {
+    if (verdict[0] == 'V') throw ValueError(verdict.substr(1));
+    throw IOError(verdict.substr(1));
+  }
+}
+
+void join_run(std::optional<track::Run>& run, std::future<track::Run>& pending) {
+  if (pending.valid()) run = pending.get();
+}
+
+void record_failure(std::optional<track::Run>& run, std::future<track::Run>& pending, const std::exception& e) {
+  if (!run && pending.valid()) {
+    try {
+      run = pending.get();
+    } catch (const std::exception&) {  // the store's own error is the one reported
+    }
+  }
+  if (!run || run->ended()) return;
+  try {
+    run->set_tag("error", trim_right(e.what()));
+    run->end(track::RunStatus::Failed);
+  } catch (const std::exception&) {  // the store's liveness check reports the run later
+  }
+}
+
+void make_distributed(const TrainArgs& a, nn::Module& model, std::unique_ptr<optim::Optimizer>& optimizer) {
+  if (dist::size() == 1 && a.timeline.empty()) return;
+  dist::broadcast_parameters(model, 0);
+  dist::DistributedOptions dopts;
+  dopts.timeline_path = a.timeline;
+  optimizer = std::make_unique<dist::DistributedOptimizer>(std::move(optimizer), model, dopts);
+  dist::broadcast_optimizer_state(*optimizer, 0);
+}
+
+void shard_training_loader(data::DataLoader& loader, std::int64_t rows, bool shuffle, std::uint64_t seed) {
+  if (dist::size() == 1) return;
+  auto sampler = std::make_shared<dist::DistributedSampler>(rows, dist::size(), dist::rank(), shuffle, seed, false);
+  loader.set_sampler(
+      [sampler](std::int64_t epoch) {
+        sampler->set_epoch(epoch);
+        return sampler->indices();
+      },
+      sampler->num_samples());
 }
 
 void write_loss_plot(const std::string& path, const std::vector<training::EpochResult>& history) {

@@ -8,8 +8,14 @@
 #include <vector>
 #include <chrono>
 
+#include <future>
+#include <optional>
+
 #include "commands.hpp"
+#include "krill/data/dataloader.hpp"
+#include "krill/nn/module.hpp"
 #include "krill/optim/optimizer.hpp"
+#include "krill/track/store.hpp"
 #include "krill/train/trainer.hpp"
 
 namespace krill::cli {
@@ -32,6 +38,25 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainArgs& a, const std::
 std::string broadcast_string(const std::string& s, int root);
 // Every rank's `s` (collective), in rank order.
 std::vector<std::string> allgather_strings(const std::string& s);
+
+// Refuses an unusable --out and opens the run store before any work. Rank 0 alone decides (it
+// alone writes) and tells the others, so that all ranks stop alike. A single process opens the
+// store and records the run on another thread (`pending`; join it with join_run() before
+// training): ~1 ms of SQLite work hidden behind the data preparation.
+void check_output_and_start_run(const TrainArgs& a, int world_size, double effective_lr,
+                                std::optional<track::Run>& run, std::future<track::Run>& pending);
+// The run started by check_output_and_start_run, once started (rethrows its error).
+void join_run(std::optional<track::Run>& run, std::future<track::Run>& pending);
+// Records a failed command in its run: FAILED, with the error message as the "error" tag.
+void record_failure(std::optional<track::Run>& run, std::future<track::Run>& pending, const std::exception& e);
+
+// Horovod's recipe under mpirun (or with --timeline): rank 0's weights everywhere, gradients
+// averaged by a DistributedOptimizer wrapping `optimizer`, rank 0's optimizer state everywhere.
+void make_distributed(const TrainArgs& a, nn::Module& model, std::unique_ptr<optim::Optimizer>& optimizer);
+// Each rank trains on its shard of `rows` (PyTorch's DistributedSampler: rows rank::N of the
+// epoch's order, reshuffled per epoch with seed + epoch when shuffling, padded so that every
+// rank runs the same number of steps). A world of one: the loader is left alone.
+void shard_training_loader(data::DataLoader& loader, std::int64_t rows, bool shuffle, std::uint64_t seed);
 
 // loss.png: training and validation loss against epoch.
 void write_loss_plot(const std::string& path, const std::vector<training::EpochResult>& history);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <future>
 #include <optional>
 #include <sstream>
 
@@ -155,6 +156,7 @@ void check_image_args(const TrainArgs& a) {
 
 int run_train_images(const TrainArgs& a) {
   std::optional<track::Run> run;
+  std::future<track::Run> pending;   // the run while it is being started
   try {
     check_image_args(a);
     dist::init();
@@ -172,24 +174,7 @@ int run_train_images(const TrainArgs& a) {
 
     const double effective_lr = distributed && a.scale_lr ? a.lr * world_size : a.lr;
     // Output and store first (rank 0 decides, every rank stops alike), then the data.
-    {
-      std::string verdict;
-      if (rank == 0) {
-        try {
-          check_output(a);
-          if (a.track) run = start_train_run(a, world_size, effective_lr);
-        } catch (const ValueError& e) {
-          verdict = std::string("V") + e.what();
-        } catch (const Error& e) {
-          verdict = std::string("I") + e.what();
-        }
-      }
-      if (distributed) verdict = broadcast_string(verdict, 0);
-      if (!verdict.empty()) {
-        if (verdict[0] == 'V') throw ValueError(verdict.substr(1));
-        throw IOError(verdict.substr(1));
-      }
-    }
+    check_output_and_start_run(a, world_size, effective_lr, run, pending);
 
     // ---- data ----
     data::ImageData d = open_data(a);
@@ -237,6 +222,8 @@ int run_train_images(const TrainArgs& a) {
     say(strf("Data: %s; validation: %s\n", d.train->describe().c_str(), d.validation->describe().c_str()));
     say("Transforms: training " + train_t.str() + "; validation " + eval_t.str() + "\n");
 
+    join_run(run, pending);
+
     // ---- model (seeded like torch.manual_seed(seed) then the model's construction) ----
     manual_seed(a.seed);
     std::shared_ptr<nn::Module> model = training::build_image_model(cfg);
@@ -265,25 +252,10 @@ int run_train_images(const TrainArgs& a) {
     TrainArgs opt_args = a;
     opt_args.lr = effective_lr;
     std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(opt_args, model->parameters());
-    if (distributed || !a.timeline.empty()) {
-      dist::broadcast_parameters(*model, 0);
-      dist::DistributedOptions dopts;
-      dopts.timeline_path = a.timeline;
-      optimizer = std::make_unique<dist::DistributedOptimizer>(std::move(optimizer), *model, dopts);
-      dist::broadcast_optimizer_state(*optimizer, 0);
-    }
+    make_distributed(a, *model, optimizer);
 
     data::DataLoader train_loader(d.train, data::DataLoaderOptions(a.batch_size).shuffle(true).num_workers(a.workers));
-    std::shared_ptr<dist::DistributedSampler> sampler;
-    if (distributed) {
-      sampler = std::make_shared<dist::DistributedSampler>(d.train->size(), world_size, rank, true, a.seed, false);
-      train_loader.set_sampler(
-          [sampler](std::int64_t epoch) {
-            sampler->set_epoch(epoch);
-            return sampler->indices();
-          },
-          sampler->num_samples());
-    }
+    shard_training_loader(train_loader, d.train->size(), true, a.seed);
     data::DataLoader val_loader(d.validation,
                                 data::DataLoaderOptions(a.batch_size * world_size).num_workers(a.workers));
     {
@@ -434,13 +406,7 @@ int run_train_images(const TrainArgs& a) {
     dist::finalize();
     return 0;
   } catch (const std::exception& e) {
-    if (run && !run->ended()) {
-      try {
-        run->set_tag("error", trim_right(e.what()));
-        run->end(track::RunStatus::Failed);
-      } catch (const std::exception&) {
-      }
-    }
+    record_failure(run, pending, e);
     throw;
   }
 }

@@ -245,6 +245,21 @@ struct Run::Impl {
     s.bind(1, id).bind(2, a).bind(3, b).run();
   }
 
+  // One statement over `rows` in one transaction (params, artifacts): one commit for all.
+  template <class Rows, class Bind>
+  void write_rows(const char* sql, const char* what, const Rows& rows, Bind bind) {
+    if (ended) throw ValueError("run " + id + " has ended: cannot " + std::string(what));
+    std::lock_guard<std::mutex> lk(db_mu);
+    detail::Transaction tx(*db);
+    Stmt s(*db, sql, what);
+    for (const auto& row : rows) {
+      bind(s, row);
+      s.run();
+      s.reset();
+    }
+    tx.commit();
+  }
+
   void finish(RunStatus status) {
     if (ended) return;
     stop_writer();
@@ -294,18 +309,10 @@ void Run::log_param(const std::string& key, const std::string& value) {
 }
 
 void Run::log_params(const std::map<std::string, std::string>& params) {
-  if (impl_->ended) throw ValueError("run " + impl_->id + " has ended: cannot log params");
-  std::lock_guard<std::mutex> lk(impl_->db_mu);
-  detail::Transaction tx(*impl_->db);   // one commit for all of them
-  Stmt s(*impl_->db,
-         "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?) "
-         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-         "log params");
-  for (const auto& [key, value] : params) {
-    s.bind(1, impl_->id).bind(2, key).bind(3, value).run();
-    s.reset();
-  }
-  tx.commit();
+  impl_->write_rows(
+      "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?) "
+      "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+      "log params", params, [&](Stmt& s, const auto& kv) { s.bind(1, impl_->id).bind(2, kv.first).bind(3, kv.second); });
 }
 
 void Run::log_param(const std::string& key, double value) {
@@ -325,22 +332,17 @@ void Run::set_tag(const std::string& key, const std::string& value) {
 void Run::log_artifact(const std::string& path, const std::string& kind) { log_artifacts({{path, kind}}); }
 
 void Run::log_artifacts(const std::vector<std::pair<std::string, std::string>>& artifacts) {
-  if (impl_->ended) throw ValueError("run " + impl_->id + " has ended: cannot log artifacts");
-  std::lock_guard<std::mutex> lk(impl_->db_mu);
-  detail::Transaction tx(*impl_->db);   // one commit for all of them
-  Stmt s(*impl_->db,
-         "INSERT INTO artifacts (run_id, path, kind) VALUES (?, ?, ?) "
-         "ON CONFLICT (run_id, path) DO UPDATE SET kind = excluded.kind",
-         "log an artifact");
-  for (const auto& [path, kind] : artifacts) {
-    std::error_code ec;
-    auto abs = std::filesystem::absolute(path, ec);
-    const std::string p = ec ? path : abs.lexically_normal().string();
-    const std::string k = kind.empty() ? (std::filesystem::is_directory(path, ec) ? "dir" : "file") : kind;
-    s.bind(1, impl_->id).bind(2, p).bind(3, k).run();
-    s.reset();
-  }
-  tx.commit();
+  impl_->write_rows(
+      "INSERT INTO artifacts (run_id, path, kind) VALUES (?, ?, ?) "
+      "ON CONFLICT (run_id, path) DO UPDATE SET kind = excluded.kind",
+      "log artifacts", artifacts, [&](Stmt& s, const auto& pk) {
+        std::error_code ec;
+        const auto abs = std::filesystem::absolute(pk.first, ec);
+        const std::string path = ec ? pk.first : abs.lexically_normal().string();
+        const std::string kind =
+            pk.second.empty() ? (std::filesystem::is_directory(pk.first, ec) ? "dir" : "file") : pk.second;
+        s.bind(1, impl_->id).bind(2, path).bind(3, kind);
+      });
 }
 
 void Run::log_metric(const std::string& key, double value, std::int64_t step) {
