@@ -380,36 +380,3 @@ TEST(ModelRegistry, ModelSpecJson) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Timing (not a test): medians of forward + backward
-
-namespace {
-double median_step_ms(nn::Module& m, const Tensor& x, const Tensor& y, int reps) {
-  std::vector<double> t;
-  for (int i = 0; i <= reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    m.zero_grad();
-    cross_entropy(m.forward(x), y).backward();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  t.erase(t.begin());  // warm-up (primitive creation, allocator)
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-}  // namespace
-
-TEST(ModelTiming, DISABLED_ForwardBackward) {
-  struct Case {
-    const char* name;
-    std::int64_t size, batch;
-  };
-  for (const Case c : {Case{"resnet18", 32, 32}, Case{"resnet50", 224, 8}, Case{"lenet", 28, 64},
-                       Case{"densenet121", 32, 32}}) {
-    manual_seed(0);
-    auto m = nn::make_model(c.name, c.name == std::string("lenet") ? 1 : 3, c.size, c.size, 10);
-    const Tensor x = randn({c.batch, c.name == std::string("lenet") ? 1 : 3, c.size, c.size});
-    const Tensor y = randint(0, 10, {c.batch});
-    const double ms = median_step_ms(*m, x, y, 5);
-    std::cout << c.name << " " << c.size << "px batch " << c.batch << ": forward+backward median " << ms << " ms ("
-              << 1000.0 * static_cast<double>(c.batch) / ms << " img/s)\n";
-  }
-}
