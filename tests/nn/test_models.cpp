@@ -15,7 +15,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -378,5 +377,3 @@ TEST(ModelRegistry, ModelSpecJson) {
   EXPECT_EQ(std::static_pointer_cast<nn::ResNet>(m)->in_channels(), 1);
   EXPECT_EQ(std::static_pointer_cast<nn::ResNet>(m)->num_classes(), 10);
 }
-
-// ---------------------------------------------------------------------------------------------
