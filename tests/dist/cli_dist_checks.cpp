@@ -142,6 +142,25 @@ TEST(DistCli, RankZeroRecordsOneRunWithEveryRanksLog) {
   EXPECT_EQ(logs, (std::vector<std::string>{"rank-0.log", "rank-1.log"}));
 }
 
+TEST(DistCli, ImageTrainingOnTwoRanks) {
+  // LeNet on synthetic images, 2 ranks: each trains its shard, the weights stay in sync (checked
+  // by krill train itself at the end), lr x 2, one model directory with both ranks' logs.
+  const std::string dir = make_temp_dir("dist-cli-images");
+  const CliResult r = krill_bounded({"launch", "-np", "2", "--", "krill", "train", "--model", "lenet", "--data",
+                                     "synthetic:1x28x28:4:128", "--epochs", "2", "--batch-size", "16", "--lr", "0.01",
+                                     "--print-freq", "2", "--out", dir + "/m", "--tracking-uri", dir + "/runs.db"});
+  ASSERT_EQ(r.rc, 0) << describe(r);
+  EXPECT_NE(r.out.find("Epoch: [1][2/4]"), std::string::npos) << r.out;   // 128 / 2 ranks / 16 = 4 iterations
+  EXPECT_EQ(list_dir(dir + "/m/logs"), (std::vector<std::string>{"rank-0.log", "rank-1.log"}));
+  const std::string dump = json::parse(read_text(dir + "/m/config.json")).dump();
+  EXPECT_NE(dump.find("\"effective_lr\":0.02"), std::string::npos) << dump;
+  krill::track::Store store(dir + "/runs.db");
+  ASSERT_EQ(store.list_runs().size(), 1u);
+  EXPECT_EQ(store.params(store.list_runs()[0].id).at("world_size"), "2");
+  const CliResult p = run_krill({"inspect", dir + "/m"});
+  EXPECT_EQ(p.rc, 0) << describe(p);
+}
+
 TEST(DistCli, LearningRateIsScaledByDefaultAndAllRanksPrintOnRequest) {
   const std::string dir = make_temp_dir("dist-cli-lr");
   std::vector<std::string> args{"launch", "-np", "2", "--", "krill"};
