@@ -135,6 +135,9 @@ void check_image_args(const TrainArgs& a) {
                      " is missing: image directories need both --train DIR and --validation DIR");
   if (!a.data_csv.empty())
     throw ValueError("DATA.csv (" + a.data_csv + ") is tabular data; images come with --data or --train/--validation");
+  if (!a.data.empty() && a.data.rfind("synthetic:", 0) != 0 && !fs::exists(a.data))
+    throw ValueError("--data " + a.data + ": no such file or directory (give an IDX or CIFAR-10 directory, an image "
+                     "directory of class folders, or synthetic:CxHxW:CLASSES[:N])");
   if (a.model.empty()) throw ValueError("--data needs --model: " + [] {
     std::string names;
     for (const auto& n : nn::model_names()) names += (names.empty() ? "" : ", ") + n;
@@ -215,6 +218,12 @@ int run_train_images(const TrainArgs& a) {
     d.validation->set_transforms(eval_t);
     const Shape in_shape = d.train->input_shape();   // [C, H, W] after the transforms
     cfg.in_channels = in_shape[0], cfg.height = in_shape[1], cfg.width = in_shape[2];
+    if (const std::int64_t least = nn::min_image_size(cfg.architecture); cfg.height < least || cfg.width < least)
+      throw ValueError(strf("%s needs images of at least %lldx%lld pixels; these are %lldx%lld: enlarge them with "
+                            "--resize %lld",
+                            cfg.architecture.c_str(), static_cast<long long>(least), static_cast<long long>(least),
+                            static_cast<long long>(cfg.height), static_cast<long long>(cfg.width),
+                            static_cast<long long>(std::max<std::int64_t>(least, 32))));
     if (from_dir && (base->config.in_channels != cfg.in_channels))
       throw ValueError(strf("--model %s takes %lld-channel images; the data has %lld", a.model.c_str(),
                             static_cast<long long>(base->config.in_channels), static_cast<long long>(cfg.in_channels)));
