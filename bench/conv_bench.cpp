@@ -4,7 +4,11 @@
 //                  zero_grad + forward + loss + backward + step
 //   lenet_convs    the two LeNet convolutions (+ReLU+pool) forward+backward only
 //   resnet_conv    one ResNet-50 stage-1 3x3 conv 64->64 on 56x56, no bias, BN, ReLU, fwd+bwd
+//   lenet_cifar    krill's LeNet model (the CIFAR-10 tutorial net, 3x32x32), SGD(0.001, momentum 0.9) step
+//   resnet18_32    ResNet-18 on 3x32x32, 10 classes, SGD(0.01, momentum 0.9) step
+//   resnet50_224   ResNet-50 on 3x224x224, 1000 classes, SGD(0.01, momentum 0.9) step
 // usage: bench_conv <workload> <batch> <iterations>   -> one JSON line: us per iteration (median of 5 blocks)
+// (run with OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1, interleaved with bench/conv_torch.py)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +18,7 @@
 
 #include "krill/krill.hpp"
 #include "krill/nn/conv.hpp"
+#include "krill/nn/models/registry.hpp"
 #include "krill/optim/sgd.hpp"
 
 using namespace krill;
@@ -55,7 +60,7 @@ double now_us() {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s lenet_step|lenet_step_fused|lenet_convs|resnet_conv BATCH ITERS\n", argv[0]);
+    std::fprintf(stderr, "usage: %s lenet_step|lenet_step_fused|lenet_convs|resnet_conv|lenet_cifar|resnet18_32|resnet50_224 BATCH ITERS\n", argv[0]);
     return 2;
   }
   const std::string w = argv[1];
@@ -64,9 +69,10 @@ int main(int argc, char** argv) {
   manual_seed(0);
   std::function<void()> step;
   std::shared_ptr<LeNet> net;
+  std::shared_ptr<nn::Module> model;
   std::unique_ptr<optim::SGD> opt;
   Tensor x, y, wgt, rm, rv, g, b;
-  if (w.rfind("lenet", 0) == 0) {
+  if (w.rfind("lenet", 0) == 0 && w != "lenet_cifar") {
     net = std::make_shared<LeNet>(w == "lenet_step_fused");
     opt = std::make_unique<optim::SGD>(net->parameters(), optim::SGDOptions(0.01));
     x = randn({batch, 1, 28, 28});
@@ -85,6 +91,21 @@ int main(int argc, char** argv) {
         opt->step();
       };
     }
+  } else if (w == "lenet_cifar" || w == "resnet18_32" || w == "resnet50_224") {
+    const bool lenet = w == "lenet_cifar";
+    const std::int64_t px = w == "resnet50_224" ? 224 : 32, classes = w == "resnet50_224" ? 1000 : 10;
+    model = nn::make_model(lenet ? "lenet" : w.substr(0, 8), 3, px, px, classes);
+    model->train();
+    opt = std::make_unique<optim::SGD>(model->parameters(), optim::SGDOptions(lenet ? 0.001 : 0.01).momentum(0.9));
+    x = randn({batch, 3, px, px});
+    y = randint(0, classes, {batch});
+    step = [&] {
+      opt->zero_grad();
+      Tensor loss = cross_entropy(model->forward(x), y);
+      loss.item<float>();
+      loss.backward();
+      opt->step();
+    };
   } else if (w == "resnet_conv") {
     x = randn({batch, 64, 56, 56});
     wgt = mul(randn({64, 64, 3, 3}), 0.05).requires_grad_();

@@ -32,6 +32,25 @@ class LeNet(nn.Module):
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(h)))))
 
 
+class CifarLeNet(nn.Module):
+    """The PyTorch CIFAR-10 tutorial net (krill's nn::LeNet at 3x32x32)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(400, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("workload")
@@ -58,6 +77,24 @@ def main():
                 loss.item()
                 loss.backward()
                 opt.step()
+    elif a.workload in ("lenet_cifar", "resnet18_32", "resnet50_224"):
+        import torchvision
+        px, classes = (224, 1000) if a.workload == "resnet50_224" else (32, 10)
+        if a.workload == "lenet_cifar":
+            net = CifarLeNet()
+        else:
+            net = getattr(torchvision.models, a.workload[:8])(num_classes=classes)
+        net.train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.001 if a.workload == "lenet_cifar" else 0.01, momentum=0.9)
+        x = torch.randn(B, 3, px, px)
+        y = torch.randint(0, classes, (B,))
+
+        def step():
+            opt.zero_grad()
+            loss = F.cross_entropy(net(x), y)
+            loss.item()
+            loss.backward()
+            opt.step()
     elif a.workload == "resnet_conv":
         x = torch.randn(B, 64, 56, 56)
         w = (torch.randn(64, 64, 3, 3) * 0.05).requires_grad_()

@@ -147,7 +147,11 @@ void BatchNorm2d::reset_parameters() {
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return forward_impl(x, false); }
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x) { return forward_impl(x, true); }
+
+Tensor BatchNorm2d::forward_impl(const Tensor& x, bool fuse_relu) {
   if (x.defined() && x.ndim() != 4)
     throw ValueError("BatchNorm2d: expected a 4-D input [N, C, H, W], got " + x.shape().str());
   if (x.defined() && x.shape()[1] != num_features)
@@ -162,8 +166,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   }
   const bool use_batch_stats = is_training() || !running_mean.defined();
   const bool pass_stats = !is_training() || track_running_stats;
-  return batch_norm(x, pass_stats ? running_mean : Tensor(), pass_stats ? running_var : Tensor(), weight, bias,
-                    use_batch_stats, factor, eps);
+  return (fuse_relu ? batch_norm_relu : batch_norm)(x, pass_stats ? running_mean : Tensor(),
+                                                   pass_stats ? running_var : Tensor(), weight, bias,
+                                                   use_batch_stats, factor, eps);
 }
 
 std::string BatchNorm2d::extra_repr() const {

@@ -4,6 +4,10 @@
 // Layout: krill tensors are NCHW / OIHW. A configuration runs either on those plain layouts
 // directly or on the layouts oneDNN picks (format_tag::any, usually nChw16c / OIhw16i16o) with
 // reorders at the edges; see use_blocked_layout() for the rule (measured, bench/conv_bench.cpp).
+// Backward reorders diff_dst once for both backward primitives and reuses the forward's
+// reordered input (saved with the node) when backward-weights wants the same layout. Small
+// configurations (LeNet) are created and run single-threaded (dn::ThreadScope): an OpenMP
+// fork/join costs more than their work, and much more when the machine is shared.
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <array>
@@ -61,6 +65,7 @@ bool is_reference(const PD& pd) {
 struct ConvEntry : dn::Entry {
   ConvParams p{};
   bool blocked = false;
+  bool single = false;  // small: created and run single-threaded (dn::ThreadScope)
   dnnl::memory::desc src_u, wei_u, bias_u, dst_u;
   dnnl::memory::dims strides, dilates, pad_l, pad_r;
   dnnl::convolution_forward::primitive_desc fwd_pd;
@@ -83,6 +88,8 @@ dnnl::memory::desc any_like(const dnnl::memory::desc& md) {
 std::unique_ptr<dn::Entry> make_conv_entry(const ConvParams& p) {
   auto e = std::make_unique<ConvEntry>();
   e->p = p;
+  e->single = 2 * p.N * p.OC * p.OH * p.OW * (p.C / p.groups) * p.KH * p.KW < dn::single_thread_conv_flops();
+  dn::ThreadScope ts(e->single);
   e->blocked = use_blocked_layout(p);
   e->src_u = dn::plain_desc({p.N, p.C, p.H, p.W}, tag::nchw);
   e->dst_u = dn::plain_desc({p.N, p.OC, p.OH, p.OW}, tag::nchw);
@@ -130,6 +137,7 @@ void ensure_backward(ConvEntry& e) {
   if (e.bwd_ready) return;
   dn::locked([&] {
     if (e.bwd_ready) return;
+    dn::ThreadScope ts(e.single);
     const ConvParams& p = e.p;
     const dnnl::primitive_attr attr = dn::default_attr();
     auto mds = [&](bool blocked) {
@@ -189,6 +197,7 @@ ConvEntry& conv_entry(const ConvParams& p) {
 void conv_backward(Node& n, const Tensor& g, Tensor* gi) {
   auto& e = *reinterpret_cast<ConvEntry*>(n.ints[0]);
   ensure_backward(e);
+  dn::ThreadScope ts(e.single);
   const Tensor& x = n.saved_tensor(0);
   const Tensor& w = n.saved_tensor(1);
   Tensor gc = g.contiguous();
@@ -204,10 +213,16 @@ void conv_backward(Node& n, const Tensor& g, Tensor* gi) {
     gc = std::move(masked);
   }
   void* gptr = gc.raw_data();
+  // diff_dst reordered once when backward-data and backward-weights want the same layout
+  Tensor b_ddst_shared;
+  void* ddst_shared = nullptr;
+  const bool share_ddst = e.bd_ddst.active && e.bw_ddst.active && e.bd_ddst.prim == e.bw_ddst.prim &&
+                          n.needs_grad(0) && (n.needs_grad(1) || n.needs_grad(2));
+  if (share_ddst) ddst_shared = dn::port_in(e.bd_ddst, gptr, b_ddst_shared);
   if (n.needs_grad(0)) {
     Tensor b_ddst, b_wei, b_dsrc;
     Tensor dx = make_tensor(x.shape(), DType::Float32);
-    void* ddst = dn::port_in(e.bd_ddst, gptr, b_ddst);
+    void* ddst = share_ddst ? ddst_shared : dn::port_in(e.bd_ddst, gptr, b_ddst);
     void* wei = dn::port_in(e.bd_wei, w.raw_data(), b_wei);
     void* dsrc = dn::port_out_target(e.bd_dsrc, dx.raw_data(), b_dsrc);
     dn::execute(e.bwd_data, e.bd_scratch,
@@ -220,8 +235,10 @@ void conv_backward(Node& n, const Tensor& g, Tensor* gi) {
     Tensor b_src, b_ddst, b_dwei;
     Tensor dw = make_tensor(w.shape(), DType::Float32);
     Tensor db = e.p.bias ? make_tensor(Shape{e.p.OC}, DType::Float32) : Tensor();
-    void* src = dn::port_in(e.bw_src, x.raw_data(), b_src);
-    void* ddst = dn::port_in(e.bw_ddst, gptr, b_ddst);
+    // the forward's reordered input when it was kept (slot 3), else reorder it again
+    const Tensor& xb = n.saved_tensor(3);
+    void* src = xb.defined() ? xb.raw_data() : dn::port_in(e.bw_src, x.raw_data(), b_src);
+    void* ddst = share_ddst ? ddst_shared : dn::port_in(e.bw_ddst, gptr, b_ddst);
     void* dwei = dn::port_out_target(e.bw_dwei, dw.raw_data(), b_dwei);
     if (e.p.bias) {
       dn::execute(e.bwd_wei, e.bw_scratch,
@@ -301,8 +318,11 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
   Tensor w = weight.contiguous();
   Tensor b = bias.defined() ? bias.contiguous() : Tensor();
   Tensor out = make_tensor(Shape{p.N, p.OC, p.OH, p.OW}, DType::Float32);
+  const bool record = autograd::should_record({&input_arg, &weight, &bias});
+  Tensor b_src;
   {
-    Tensor b_src, b_wei, b_dst;
+    dn::ThreadScope ts(e.single);
+    Tensor b_wei, b_dst;
     void* src = dn::port_in(e.fwd_src, x.raw_data(), b_src);
     void* wei = dn::port_in(e.fwd_wei, w.raw_data(), b_wei);
     void* dst = dn::port_out_target(e.fwd_dst, out.raw_data(), b_dst);
@@ -317,7 +337,7 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
     }
     dn::port_out_finish(e.fwd_dst, out.raw_data(), b_dst);
   }
-  if (autograd::should_record({&input_arg, &weight, &bias})) {
+  if (record) {
     Node* n = autograd::record(relu ? "ConvolutionReluBackward0" : "ConvolutionBackward0", conv_backward,
                                {&input_arg, &weight, &bias}, out);
     n->ints[0] = reinterpret_cast<std::int64_t>(&e);
@@ -326,6 +346,12 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
     n->save(0, x.detach());
     n->save(1, w.detach());
     if (relu) n->save(2, out.detach());
+    // Backward-weights reads the input in the layout the forward reordered it to (usually):
+    // keep that copy instead of reordering the input again in backward.
+    if (b_src.defined() && (weight.requires_grad() || (bias.defined() && bias.requires_grad()))) {
+      ensure_backward(e);
+      if (e.bw_src.active && e.bw_src.prim == e.fwd_src.prim) n->save(3, b_src);
+    }
   }
   return out;
 }

@@ -29,6 +29,7 @@ struct PoolParams {
 
 struct PoolEntry : dn::Entry {
   PoolParams p{};
+  bool single = false;  // small: created and run single-threaded (dn::ThreadScope)
   dnnl::memory::desc src, dst, ws;
   dnnl::pooling_v2_forward::primitive_desc fwd_pd;
   dnnl::primitive fwd;
@@ -58,6 +59,8 @@ dnnl::pooling_v2_forward::desc pool_desc(const PoolParams& p, const dnnl::memory
 std::unique_ptr<dn::Entry> make_pool_entry(const PoolParams& p) {
   auto e = std::make_unique<PoolEntry>();
   e->p = p;
+  e->single = p.N * p.C * p.H * p.W < dn::single_thread_elems();
+  dn::ThreadScope ts(e->single);
   e->src = dn::plain_desc({p.N, p.C, p.H, p.W}, tag::nchw);
   e->dst = dn::plain_desc({p.N, p.C, p.OH, p.OW}, tag::nchw);
   const auto prop = p.training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
@@ -86,6 +89,7 @@ void ensure_backward(PoolEntry& e) {
   if (e.bwd_ready) return;
   dn::locked([&] {
     if (e.bwd_ready) return;
+    dn::ThreadScope ts(e.single);
     const PoolParams& p = e.p;
     dnnl::pooling_v2_backward::desc d(pool_alg(p.kind), e.src, e.dst, {p.sh, p.sw}, {p.kh, p.kw}, {p.dh - 1, p.dw - 1},
                                       {p.ph, p.pw}, {p.prh, p.prw});
@@ -120,6 +124,7 @@ void apply_fix(const PoolEntry& e, float* data) {
 void pool_backward(Node& n, const Tensor& g, Tensor* gi) {
   auto& e = *reinterpret_cast<PoolEntry*>(n.ints[0]);
   ensure_backward(e);
+  dn::ThreadScope ts(e.single);
   Tensor gc = g.contiguous();
   if (!e.fix_h.empty()) {
     Tensor scaled = gc.clone();
@@ -195,6 +200,7 @@ Tensor pool2d(const char* op, const char* node_name, PoolKind kind, const Tensor
   Tensor x = input.contiguous();
   Tensor out = make_tensor(Shape{p.N, p.C, p.OH, p.OW}, DType::Float32);
   Tensor ws;
+  dn::ThreadScope ts(e.single);
   if (p.training) {
     ws = make_tensor(Shape{dn::float_elems(e.ws)}, DType::Float32);
     dn::execute(e.fwd, e.fwd_scratch,

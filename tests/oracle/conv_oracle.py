@@ -7,7 +7,7 @@ usage: conv_oracle.py ops --seed S --out DIR [--reps N]
        conv_oracle.py repr                   (prints print(model) of a reference model)
 
 `ops` draws random configurations of conv2d, conv2d_relu, max_pool2d, avg_pool2d,
-adaptive_avg_pool2d and batch_norm (train and eval) from the seed, runs PyTorch (float32) and
+adaptive_avg_pool2d, batch_norm and batch_norm_relu (train and eval) from the seed, runs PyTorch (float32) and
 writes, like ops_oracle.py:
 
   DIR/data.bin        tensors, raw little-endian, each at an 8-byte aligned offset
@@ -23,8 +23,8 @@ writes, like ops_oracle.py:
                   computation on |inputs| and |R| (sum of |terms| per element), else null}
 
 inputs: conv2d/conv2d_relu [x, weight, bias|null]; pools [x];
-        batch_norm [x, running_mean|null, running_var|null, weight|null, bias|null]
-grads:  conv [dx, dweight, dbias|null]; pools [dx]; batch_norm [dx, dweight|null, dbias|null]
+        batch_norm, batch_norm_relu [x, running_mean|null, running_var|null, weight|null, bias|null]
+grads:  conv [dx, dweight, dbias|null]; pools [dx]; batch_norm(_relu) [dx, dweight|null, dbias|null]
 """
 import argparse
 import json
@@ -247,7 +247,8 @@ def gen_pool(w, rnd, reps):
                  lambda a, p=params: [F.adaptive_avg_pool2d(a[0], p["output_size"])], multilinear=True)
 
 
-def gen_bn(w, rnd, reps):
+def gen_bn(w, rnd, reps, relu=False):
+    op = "batch_norm_relu" if relu else "batch_norm"
     for i in range(reps):
         training = i % 2 == 0
         N, C = rnd.randint(1, 4), rnd.randint(1, 20)
@@ -270,9 +271,11 @@ def gen_bn(w, rnd, reps):
             rm_, rv_ = (a[1].detach().clone() if a[1] is not None else None,
                         a[2].detach().clone() if a[2] is not None else None)
             out = F.batch_norm(a[0], rm_, rv_, a[3], a[4], p["training"], p["momentum"], p["eps"])
+            if relu:
+                out = F.relu(out)
             return [out] + ([rm_, rv_] if (p["training"] and rm_ is not None) else [])
 
-        add_case(w, "batch_norm", params, [x, rm, rv, wt, b], [True, False, False, affine, affine], fn,
+        add_case(w, op, params, [x, rm, rv, wt, b], [True, False, False, affine, affine], fn,
                  multilinear=False, magnitude=lambda i, r, p=params: bn_magnitude(i, r, p))
 
 
@@ -283,6 +286,8 @@ def cmd_ops(args):
     gen_conv(w, rnd, args.reps)
     gen_pool(w, rnd, args.reps)
     gen_bn(w, rnd, max(8, args.reps // 2))
+    # relu(batch_norm): the magnitudes of batch_norm bound those of the ReLU's output and gradients
+    gen_bn(w, rnd, max(8, args.reps // 2), relu=True)
     w.write(args.out)
 
 

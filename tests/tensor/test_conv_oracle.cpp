@@ -1,4 +1,5 @@
-// The CNN ops (conv2d, conv2d_relu, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm)
+// The CNN ops (conv2d, conv2d_relu, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm,
+// batch_norm_relu)
 // against PyTorch 1.13: tests/oracle/conv_oracle.py draws random configurations from this run's
 // seed (stride, padding, dilation, groups incl. depthwise, bias on/off, batch 1..4, odd sizes,
 // 3-D inputs, transposed non-contiguous inputs, ceil_mode, count_include_pad, adaptive pooling
@@ -113,11 +114,12 @@ CaseRun run_case(const Oracle& o, const json& c) {
   } else if (op == "adaptive_avg_pool2d") {
     out = adaptive_avg_pool2d(x, pair(p.at("output_size")));
     r.outs = {out};
-  } else if (op == "batch_norm") {
+  } else if (op == "batch_norm" || op == "batch_norm_relu") {
     Tensor rm = in[1].defined() ? in[1].clone() : Tensor();
     Tensor rv = in[2].defined() ? in[2].clone() : Tensor();
     const bool training = p.at("training").get<bool>();
-    out = batch_norm(x, rm, rv, in[3], in[4], training, p.at("momentum").get<double>(), p.at("eps").get<double>());
+    auto f = op == "batch_norm" ? &krill::batch_norm : &krill::batch_norm_relu;
+    out = f(x, rm, rv, in[3], in[4], training, p.at("momentum").get<double>(), p.at("eps").get<double>());
     r.outs = {out};
     if (training && rm.defined()) {
       r.outs.push_back(rm);
@@ -217,13 +219,15 @@ TEST(ConvOracle, AllCasesMatchPyTorch) {
 
 namespace {
 
-// One LeNet-shaped training step of the ops (conv, relu, pool, conv, batch norm, pools).
+// One LeNet-shaped training step of the ops (conv, relu, pool, conv, batch norm, batch norm +
+// relu, pools).
 void lenet_step(Tensor& x, Tensor& w1, Tensor& b1, Tensor& w2, Tensor& rm, Tensor& rv, Tensor& g, Tensor& b) {
   Tensor h = conv2d_relu(x, w1, b1, {1, 1}, {2, 2});
   h = max_pool2d(h, {2, 2});
   h = conv2d(h, w2, Tensor());
   h = batch_norm(h, rm, rv, g, b, true);
-  h = avg_pool2d(relu(h), {2, 2}, {}, {0, 0}, true, true);
+  h = batch_norm_relu(h, Tensor(), Tensor(), g, b, true);
+  h = avg_pool2d(h, {2, 2}, {}, {0, 0}, true, true);
   h = adaptive_avg_pool2d(h, {3, 3});
   sum(h).backward();
 }
@@ -292,6 +296,8 @@ TEST(ConvOps, ArgumentErrorsNameOpArgumentAndShapes) {
   expect_msg([&] { adaptive_avg_pool2d(x, {0, 2}); }, {"adaptive_avg_pool2d", "output_size"});
   expect_msg([&] { batch_norm(x, zeros({4}), ones({4})); }, {"batch_norm", "running_mean", "[4]", "[2, 3, 8, 8]"});
   expect_msg([&] { batch_norm(x, Tensor(), Tensor()); }, {"batch_norm", "running_mean"});
+  expect_msg([&] { batch_norm_relu(x, zeros({4}), ones({4}), Tensor(), Tensor(), true); },
+             {"batch_norm_relu", "running_mean", "[4]", "[2, 3, 8, 8]"});
   expect_msg([&] { batch_norm(zeros({1, 3, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true); },
              {"batch_norm", "more than 1 value per channel"});
   EXPECT_THROW(conv2d(x.to(DType::Float64), zeros({4, 3, 3, 3})), DTypeError);

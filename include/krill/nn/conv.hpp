@@ -120,6 +120,8 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(std::int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
                        bool affine = true, bool track_running_stats = true);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as one fused op (batch_norm_relu); the models use it for bn -> relu.
+  Tensor forward_relu(const Tensor& x);
   void reset_running_stats();
   void reset_parameters();
   std::string extra_repr() const override;
@@ -129,6 +131,9 @@ class BatchNorm2d : public Module {
   std::optional<double> momentum;
   bool affine, track_running_stats;
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+
+ private:
+  Tensor forward_impl(const Tensor& x, bool fuse_relu);
 };
 
 }  // namespace krill::nn

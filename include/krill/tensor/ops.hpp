@@ -124,6 +124,11 @@ Tensor adaptive_avg_pool2d(const Tensor& input, std::array<std::int64_t, 2> outp
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
                   double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)) as one op: in training mode the ReLU is fused into oneDNN's batch
+// normalisation (forward and backward, a bitmask workspace instead of a saved output).
+Tensor batch_norm_relu(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), bool training = false,
+                       double momentum = 0.1, double eps = 1e-5);
 
 // ---- view functions (same as the Tensor methods) ----
 Tensor reshape(const Tensor& a, const Shape& shape);

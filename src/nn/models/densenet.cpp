@@ -19,8 +19,8 @@ DenseLayer::DenseLayer(std::int64_t num_input_features, std::int64_t growth_rate
 
 Tensor DenseLayer::forward(const std::vector<Tensor>& inputs) {
   const Tensor concat = inputs.size() == 1 ? inputs[0] : cat(inputs, 1);
-  const Tensor bottleneck = conv1->forward(relu(norm1->forward(concat)));
-  return conv2->forward(relu(norm2->forward(bottleneck)));
+  const Tensor bottleneck = conv1->forward(norm1->forward_relu(concat));
+  return conv2->forward(norm2->forward_relu(bottleneck));
 }
 
 Tensor DenseLayer::forward(const Tensor& x) { return forward(std::vector<Tensor>{x}); }
@@ -51,7 +51,7 @@ Transition::Transition(std::int64_t num_input_features, std::int64_t num_output_
 }
 
 Tensor Transition::forward(const Tensor& x) {
-  return pool->forward(conv->forward(relu(norm->forward(x))));
+  return pool->forward(conv->forward(norm->forward_relu(x)));
 }
 
 DenseNet::DenseNet(std::int64_t growth_rate, const std::vector<std::int64_t>& block_config,

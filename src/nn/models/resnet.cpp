@@ -19,7 +19,7 @@ BasicBlock::BasicBlock(std::int64_t inplanes, std::int64_t planes, std::int64_t 
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
+  Tensor out = bn1->forward_relu(conv1->forward(x));
   out = bn2->forward(conv2->forward(out));
   return relu(add(out, downsample ? downsample->forward(x) : x));
 }
@@ -39,8 +39,8 @@ Bottleneck::Bottleneck(std::int64_t inplanes, std::int64_t planes, std::int64_t 
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = relu(bn2->forward(conv2->forward(out)));
+  Tensor out = bn1->forward_relu(conv1->forward(x));
+  out = bn2->forward_relu(conv2->forward(out));
   out = bn3->forward(conv3->forward(out));
   return relu(add(out, downsample ? downsample->forward(x) : x));
 }
@@ -104,7 +104,7 @@ ResNet::ResNet(ResNetBlock block, const std::vector<std::int64_t>& layers, std::
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
+  Tensor h = bn1->forward_relu(conv1->forward(x));
   h = maxpool->forward(h);
   h = layer1->forward(h);
   h = layer2->forward(h);

@@ -1,6 +1,7 @@
 #include "onednn.hpp"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -101,6 +102,33 @@ void locked(const std::function<void()>& fn) {
   Cache& c = cache();
   std::lock_guard<std::mutex> g(c.mu);
   fn();
+}
+
+namespace {
+std::int64_t env_int(const char* name, std::int64_t dflt) {
+  const char* e = std::getenv(name);
+  return e && *e ? std::atoll(e) : dflt;
+}
+}  // namespace
+
+std::int64_t single_thread_conv_flops() {
+  static const std::int64_t v = env_int("KRILL_SINGLE_THREAD_FLOPS", 16'000'000);
+  return v;
+}
+
+std::int64_t single_thread_elems() {
+  static const std::int64_t v = env_int("KRILL_SINGLE_THREAD_ELEMS", 65'536);
+  return v;
+}
+
+ThreadScope::ThreadScope(bool single) {
+  if (!single) return;
+  prev_ = omp_get_max_threads();
+  if (prev_ > 1) omp_set_num_threads(1);
+}
+
+ThreadScope::~ThreadScope() {
+  if (prev_ > 1) omp_set_num_threads(prev_);
 }
 
 dnnl::primitive_attr default_attr() {

@@ -71,6 +71,25 @@ void locked(const std::function<void()>& fn);
 // The attribute every cached primitive is created with: user-mode scratchpad (see execute).
 dnnl::primitive_attr default_attr();
 
+// Runs oneDNN single-threaded while alive when `single` (else does nothing): for primitives so
+// small that an OpenMP fork/join costs more than the work (LeNet at batch 4). Wrap both the
+// creation of such a primitive (oneDNN fixes a JIT kernel's thread split when it is created)
+// and its executions.
+class ThreadScope {
+ public:
+  explicit ThreadScope(bool single);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int prev_ = 0;
+};
+// Work below which a primitive runs single-threaded: convolution flops (2 x multiply-adds;
+// KRILL_SINGLE_THREAD_FLOPS overrides) and pooling input elements (KRILL_SINGLE_THREAD_ELEMS).
+std::int64_t single_thread_conv_flops();
+std::int64_t single_thread_elems();
+
 // Plain descriptors.
 dnnl::memory::desc plain_desc(std::initializer_list<std::int64_t> dims, dnnl::memory::format_tag tag);
 
