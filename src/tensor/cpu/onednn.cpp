@@ -112,12 +112,12 @@ std::int64_t env_int(const char* name, std::int64_t dflt) {
 }  // namespace
 
 std::int64_t single_thread_conv_flops() {
-  static const std::int64_t v = env_int("KRILL_SINGLE_THREAD_FLOPS", 16'000'000);
+  static const std::int64_t v = env_int("KRILL_SINGLE_THREAD_FLOPS", 0);
   return v;
 }
 
 std::int64_t single_thread_elems() {
-  static const std::int64_t v = env_int("KRILL_SINGLE_THREAD_ELEMS", 65'536);
+  static const std::int64_t v = env_int("KRILL_SINGLE_THREAD_ELEMS", 0);
   return v;
 }
 
