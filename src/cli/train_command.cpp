@@ -455,13 +455,7 @@ int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track:
     std::printf("Model written to %s: model.safetensors (weights), config.json (architecture, preparation, classes), "
                 "metrics.csv, loss.png%s\n",
                 a.out.c_str(), distributed ? ", logs/rank-<r>.log (one per rank)" : "");
-  if (run) {
-    run->end(track::RunStatus::Finished);
-    if (!a.quiet) std::printf("%s", run_receipt(*run, a.experiment).c_str());
-  }
-  std::fflush(stdout);
-  optimizer.reset();  // the DistributedOptimizer's communication thread ends before MPI does
-  dist::finalize();
+  finish_training(a, run, optimizer);
   return 0;
 }
 

@@ -186,6 +186,16 @@ void record_failure(std::optional<track::Run>& run, std::future<track::Run>& pen
   }
 }
 
+void finish_training(const TrainArgs& a, std::optional<track::Run>& run, std::unique_ptr<optim::Optimizer>& optimizer) {
+  if (run) {
+    run->end(track::RunStatus::Finished);
+    if (!a.quiet) std::printf("%s", run_receipt(*run, a.experiment).c_str());
+  }
+  std::fflush(stdout);
+  optimizer.reset();  // the DistributedOptimizer's communication thread ends before MPI does
+  dist::finalize();
+}
+
 void make_distributed(const TrainArgs& a, nn::Module& model, std::unique_ptr<optim::Optimizer>& optimizer) {
   if (dist::size() == 1 && a.timeline.empty()) return;
   dist::broadcast_parameters(model, 0);

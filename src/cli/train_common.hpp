@@ -50,6 +50,10 @@ void join_run(std::optional<track::Run>& run, std::future<track::Run>& pending);
 // Records a failed command in its run: FAILED, with the error message as the "error" tag.
 void record_failure(std::optional<track::Run>& run, std::future<track::Run>& pending, const std::exception& e);
 
+// The end of a successful training command: the run FINISHED (and its receipt unless --quiet),
+// then the DistributedOptimizer's communication thread, then MPI.
+void finish_training(const TrainArgs& a, std::optional<track::Run>& run, std::unique_ptr<optim::Optimizer>& optimizer);
+
 // Horovod's recipe under mpirun (or with --timeline): rank 0's weights everywhere, gradients
 // averaged by a DistributedOptimizer wrapping `optimizer`, rank 0's optimizer state everywhere.
 void make_distributed(const TrainArgs& a, nn::Module& model, std::unique_ptr<optim::Optimizer>& optimizer);

@@ -408,13 +408,7 @@ int run_train_images(const TrainArgs& a) {
       std::printf("Model written to %s: model.safetensors, config.json (architecture, classes, transforms), metrics.csv, "
                   "loss.png%s\n",
                   a.out.c_str(), distributed ? ", logs/rank-<r>.log (one per rank)" : "");
-    if (run) {
-      run->end(track::RunStatus::Finished);
-      if (!a.quiet) std::printf("%s", run_receipt(*run, a.experiment).c_str());
-    }
-    std::fflush(stdout);
-    optimizer.reset();
-    dist::finalize();
+    finish_training(a, run, optimizer);
     return 0;
   } catch (const std::exception& e) {
     record_failure(run, pending, e);
