@@ -86,69 +86,31 @@ void bn_backward(Node& n, const Tensor& g, Tensor* gi) {
   const Tensor& x = n.saved_tensor(0);
   Tensor gc = g.contiguous();
   Tensor dx = make_tensor(x.shape(), DType::Float32);
-  if (e.relu) {
-    // saved: 1 [mean; variance] (2C), 2 the ReLU workspace, 3 weight (affine)
-    const Tensor& stats = n.saved_tensor(1);
-    const Tensor& ws = n.saved_tensor(2);
-    float* pmean = static_cast<float*>(stats.raw_data());
-    float* pvar = pmean + e.C;
-    if (e.affine) {
-      const Tensor& w = n.saved_tensor(3);
-      Tensor dw = make_tensor(Shape{e.C}, DType::Float32);
-      Tensor db = make_tensor(Shape{e.C}, DType::Float32);
-      dn::execute(e.bwd, e.bwd_scratch,
-                  {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                   {DNNL_ARG_MEAN, &e.stat, pmean},
-                   {DNNL_ARG_VARIANCE, &e.stat, pvar},
-                   {DNNL_ARG_DIFF_DST, &e.data, gc.raw_data()},
-                   {DNNL_ARG_SCALE, &e.stat, w.raw_data()},
-                   {DNNL_ARG_SHIFT, &e.stat, w.raw_data()},
-                   {DNNL_ARG_WORKSPACE, &e.ws, ws.raw_data()},
-                   {DNNL_ARG_DIFF_SRC, &e.data, dx.raw_data()},
-                   {DNNL_ARG_DIFF_SCALE, &e.stat, dw.raw_data()},
-                   {DNNL_ARG_DIFF_SHIFT, &e.stat, db.raw_data()}});
-      if (n.needs_grad(1)) gi[1] = std::move(dw);
-      if (n.needs_grad(2)) gi[2] = std::move(db);
-    } else {
-      dn::execute(e.bwd, e.bwd_scratch,
-                  {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                   {DNNL_ARG_MEAN, &e.stat, pmean},
-                   {DNNL_ARG_VARIANCE, &e.stat, pvar},
-                   {DNNL_ARG_DIFF_DST, &e.data, gc.raw_data()},
-                   {DNNL_ARG_WORKSPACE, &e.ws, ws.raw_data()},
-                   {DNNL_ARG_DIFF_SRC, &e.data, dx.raw_data()}});
-    }
-    if (n.needs_grad(0)) gi[0] = std::move(dx);
-    return;
-  }
-  const Tensor& mean = n.saved_tensor(1);
-  const Tensor& var = n.saved_tensor(2);
+  // saved with the fused ReLU: 1 [mean; variance] (2C), 2 the ReLU's workspace; else 1 mean,
+  // 2 variance. 3 weight (affine) either way.
+  float* pmean = static_cast<float*>(n.saved_tensor(1).raw_data());
+  float* pvar = e.relu ? pmean + e.C : static_cast<float*>(n.saved_tensor(2).raw_data());
+  dn::Arg args[10] = {{DNNL_ARG_SRC, &e.data, x.raw_data()},
+                      {DNNL_ARG_MEAN, &e.stat, pmean},
+                      {DNNL_ARG_VARIANCE, &e.stat, pvar},
+                      {DNNL_ARG_DIFF_DST, &e.data, gc.raw_data()},
+                      {DNNL_ARG_DIFF_SRC, &e.data, dx.raw_data()}};
+  std::size_t nargs = 5;
+  if (e.relu) args[nargs++] = {DNNL_ARG_WORKSPACE, &e.ws, n.saved_tensor(2).raw_data()};
+  Tensor dw, db;
   if (e.affine) {
-    const Tensor& w = n.saved_tensor(3);
-    Tensor dw = make_tensor(Shape{e.C}, DType::Float32);
-    Tensor db = make_tensor(Shape{e.C}, DType::Float32);
-    dn::execute(e.bwd, e.bwd_scratch,
-                {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                 {DNNL_ARG_MEAN, &e.stat, mean.raw_data()},
-                 {DNNL_ARG_VARIANCE, &e.stat, var.raw_data()},
-                 {DNNL_ARG_DIFF_DST, &e.data, gc.raw_data()},
-                 {DNNL_ARG_SCALE, &e.stat, w.raw_data()},
-                 // oneDNN 2.6 asks for the shift too though backward never reads it
-                 {DNNL_ARG_SHIFT, &e.stat, w.raw_data()},
-                 {DNNL_ARG_DIFF_SRC, &e.data, dx.raw_data()},
-                 {DNNL_ARG_DIFF_SCALE, &e.stat, dw.raw_data()},
-                 {DNNL_ARG_DIFF_SHIFT, &e.stat, db.raw_data()}});
-    if (n.needs_grad(1)) gi[1] = std::move(dw);
-    if (n.needs_grad(2)) gi[2] = std::move(db);
-  } else {
-    dn::execute(e.bwd, e.bwd_scratch,
-                {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                 {DNNL_ARG_MEAN, &e.stat, mean.raw_data()},
-                 {DNNL_ARG_VARIANCE, &e.stat, var.raw_data()},
-                 {DNNL_ARG_DIFF_DST, &e.data, gc.raw_data()},
-                 {DNNL_ARG_DIFF_SRC, &e.data, dx.raw_data()}});
+    void* w = n.saved_tensor(3).raw_data();
+    dw = make_tensor(Shape{e.C}, DType::Float32);
+    db = make_tensor(Shape{e.C}, DType::Float32);
+    args[nargs++] = {DNNL_ARG_SCALE, &e.stat, w};
+    args[nargs++] = {DNNL_ARG_SHIFT, &e.stat, w};   // oneDNN 2.6 asks for it though backward never reads it
+    args[nargs++] = {DNNL_ARG_DIFF_SCALE, &e.stat, dw.raw_data()};
+    args[nargs++] = {DNNL_ARG_DIFF_SHIFT, &e.stat, db.raw_data()};
   }
+  dn::execute(e.bwd, e.bwd_scratch, std::span<const dn::Arg>(args, nargs));
   if (n.needs_grad(0)) gi[0] = std::move(dx);
+  if (e.affine && n.needs_grad(1)) gi[1] = std::move(dw);
+  if (e.affine && n.needs_grad(2)) gi[2] = std::move(db);
 }
 
 // ---- training mode on NCHW: krill's own kernels ----
@@ -413,39 +375,19 @@ Tensor batch_norm_impl(const char* op, const Tensor& input, const Tensor& runnin
     pmean_out = static_cast<float*>(mean.raw_data());
     pvar_out = static_cast<float*>(var.raw_data());
   }
-  // the workspace argument only for the fused ReLU (ws undefined otherwise: a null descriptor
-  // would be rejected, so two argument lists)
-  if (affine && relu) {
-    dn::execute(e.fwd, e.fwd_scratch,
-                {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                 {DNNL_ARG_MEAN, &e.stat, pmean_out},
-                 {DNNL_ARG_VARIANCE, &e.stat, pvar_out},
-                 {DNNL_ARG_SCALE, &e.stat, w.raw_data()},
-                 {DNNL_ARG_SHIFT, &e.stat, b.raw_data()},
-                 {DNNL_ARG_DST, &e.data, out.raw_data()},
-                 {DNNL_ARG_WORKSPACE, &e.ws, ws.raw_data()}});
-  } else if (affine) {
-    dn::execute(e.fwd, e.fwd_scratch,
-                {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                 {DNNL_ARG_MEAN, &e.stat, pmean_out},
-                 {DNNL_ARG_VARIANCE, &e.stat, pvar_out},
-                 {DNNL_ARG_SCALE, &e.stat, w.raw_data()},
-                 {DNNL_ARG_SHIFT, &e.stat, b.raw_data()},
-                 {DNNL_ARG_DST, &e.data, out.raw_data()}});
-  } else if (relu) {
-    dn::execute(e.fwd, e.fwd_scratch,
-                {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                 {DNNL_ARG_MEAN, &e.stat, pmean_out},
-                 {DNNL_ARG_VARIANCE, &e.stat, pvar_out},
-                 {DNNL_ARG_DST, &e.data, out.raw_data()},
-                 {DNNL_ARG_WORKSPACE, &e.ws, ws.raw_data()}});
-  } else {
-    dn::execute(e.fwd, e.fwd_scratch,
-                {{DNNL_ARG_SRC, &e.data, x.raw_data()},
-                 {DNNL_ARG_MEAN, &e.stat, pmean_out},
-                 {DNNL_ARG_VARIANCE, &e.stat, pvar_out},
-                 {DNNL_ARG_DST, &e.data, out.raw_data()}});
+  // scale/shift only when affine, the workspace only for the fused ReLU (a null descriptor
+  // would be rejected)
+  dn::Arg args[7] = {{DNNL_ARG_SRC, &e.data, x.raw_data()},
+                     {DNNL_ARG_MEAN, &e.stat, pmean_out},
+                     {DNNL_ARG_VARIANCE, &e.stat, pvar_out},
+                     {DNNL_ARG_DST, &e.data, out.raw_data()}};
+  std::size_t nargs = 4;
+  if (affine) {
+    args[nargs++] = {DNNL_ARG_SCALE, &e.stat, w.raw_data()};
+    args[nargs++] = {DNNL_ARG_SHIFT, &e.stat, b.raw_data()};
   }
+  if (relu) args[nargs++] = {DNNL_ARG_WORKSPACE, &e.ws, ws.raw_data()};
+  dn::execute(e.fwd, e.fwd_scratch, std::span<const dn::Arg>(args, nargs));
   if (training && running_mean.defined()) update_running(running_mean, running_var, pmean_out, pvar_out, C, N * S, momentum);
   if (autograd::should_record({&input, &weight, &bias})) {
     Node* n = autograd::record(relu ? "NativeBatchNormReluBackward0" : "NativeBatchNormBackward0", bn_backward,

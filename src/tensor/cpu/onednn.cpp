@@ -141,7 +141,7 @@ dnnl::memory::desc plain_desc(std::initializer_list<std::int64_t> dims, dnnl::me
   return dnnl::memory::desc(dnnl::memory::dims(dims), dnnl::memory::data_type::f32, tag);
 }
 
-void execute(const dnnl::primitive& p, const dnnl::memory::desc& scratch_md, std::initializer_list<Arg> args) {
+void execute(const dnnl::primitive& p, const dnnl::memory::desc& scratch_md, std::span<const Arg> args) {
   // Memory objects wrap krill buffers for the duration of the call (no copies).
   constexpr int kMax = 12;
   dnnl_memory_t mems[kMax];

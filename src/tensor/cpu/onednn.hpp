@@ -17,6 +17,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "krill/tensor/tensor.hpp"
@@ -105,7 +106,10 @@ struct Arg {
 };
 // Executes `p` on the stream with the given arguments and a thread-local scratchpad sized for
 // `pd_scratch` (the primitive descriptor's scratchpad_desc), then waits.
-void execute(const dnnl::primitive& p, const dnnl::memory::desc& scratch_md, std::initializer_list<Arg> args);
+void execute(const dnnl::primitive& p, const dnnl::memory::desc& scratch_md, std::span<const Arg> args);
+inline void execute(const dnnl::primitive& p, const dnnl::memory::desc& scratch_md, std::initializer_list<Arg> args) {
+  execute(p, scratch_md, std::span<const Arg>(args.begin(), args.size()));
+}
 
 // Bytes of a descriptor, rounded up to whole float32 elements; a krill buffer of that many
 // float elements holds a tensor in the descriptor's layout.
