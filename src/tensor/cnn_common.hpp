@@ -42,4 +42,14 @@ inline void check_non_negative(std::array<std::int64_t, 2> p, const char* op, co
     throw ValueError(std::string(op) + ": argument '" + arg + "' must be non-negative, got " + pair_str(p));
 }
 
+// The window of a 2-D pooling over a 4-D input of shape `input` (checked, `op` naming it in
+// errors; stride {0, 0} means the kernel size): PyTorch's output size, and the right padding
+// that gives oneDNN that size (more than `padding` in ceil_mode).
+struct PoolGeometry {
+  std::int64_t kh, kw, sh, sw, ph, pw, prh, prw, dh, dw, OH, OW;
+};
+PoolGeometry pool_geometry(const char* op, const Shape& input, std::array<std::int64_t, 2> kernel,
+                           std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
+                           std::array<std::int64_t, 2> dilation, bool ceil_mode);
+
 }  // namespace krill::detail

@@ -16,22 +16,15 @@
 #include <cstring>
 
 #include "cnn_common.hpp"
-#include "cpu/onednn.hpp"
+#include "conv_entry.hpp"
 
-namespace krill {
+namespace krill::detail {
 
 using autograd::Node;
-using detail::make_tensor;
 namespace dn = cpu::onednn;
 using tag = dnnl::memory::format_tag;
 
 namespace {
-
-struct ConvParams {
-  std::int64_t N, C, H, W, OC, KH, KW, OH, OW;
-  std::int64_t sh, sw, ph, pw, dh, dw, groups;
-  bool bias, relu;
-};
 
 // -1: decide per shape, 0: always plain NCHW, 1: always blocked, 2: always channels-last
 // (KRILL_CONV_LAYOUT=auto|plain|blocked|nhwc).
@@ -59,11 +52,15 @@ bool use_blocked_layout(const ConvParams&) {
 }
 
 // Channels-last activations instead of oneDNN's 16-channel blocks for convolutions with few
-// channels (LeNet's 1->6 and 6->16), which blocks would pad to 16: LeNet on Fashion-MNIST,
-// batch 64, 5-9% more images/s; batch 4 unchanged.
+// channels (LeNet's 6->16), which blocks would pad to 16: LeNet on Fashion-MNIST, batch 64,
+// 5-9% more images/s; batch 4 unchanged. Not for a first layer with at most 4 input channels
+// (no backward-data): there the blocked kernels take half the time of the channels-last ones
+// (LeNet's 1->6 at batch 64, forward + backward-weights 200 vs 356 us, and max pooling on the
+// blocked output 60 vs 156 us; bench/conv_bench.cpp), while their backward-data is slow.
 bool use_channels_last(const ConvParams& p) {
   const int pol = layout_policy();
   if (pol >= 0) return pol == 2;
+  if (!p.need_dx && p.C <= 4) return false;
   return std::max(p.C, p.OC) <= 16;
 }
 
@@ -73,26 +70,6 @@ template <typename PD>
 bool is_reference(const PD& pd) {
   return std::strncmp(pd.impl_info_str(), "ref", 3) == 0;
 }
-
-struct ConvEntry : dn::Entry {
-  ConvParams p{};
-  bool blocked = false;
-  bool channels_last = false;   // with blocked: activations nhwc, weights oneDNN's choice
-  bool single = false;  // small: created and run single-threaded (dn::ThreadScope)
-  dnnl::memory::desc src_u, wei_u, bias_u, dst_u;
-  dnnl::memory::dims strides, dilates, pad_l, pad_r;
-  dnnl::convolution_forward::primitive_desc fwd_pd;
-  dnnl::primitive fwd;
-  dnnl::memory::desc fwd_scratch;
-  dn::Port fwd_src, fwd_wei, fwd_dst;
-  // backward, created on first use
-  bool bwd_ready = false;
-  dnnl::primitive bwd_data, bwd_wei;
-  dnnl::memory::desc bd_scratch, bw_scratch;
-  dn::Port bd_ddst, bd_wei, bd_dsrc;
-  dn::Port bw_src, bw_ddst, bw_dwei;
-  dnnl::memory::desc bw_dbias;
-};
 
 dnnl::memory::desc any_like(const dnnl::memory::desc& md) {
   return dnnl::memory::desc(md.dims(), dnnl::memory::data_type::f32, tag::any);
@@ -153,7 +130,9 @@ std::unique_ptr<dn::Entry> make_conv_entry(const ConvParams& p) {
   return e;
 }
 
-void ensure_backward(ConvEntry& e) {
+}  // namespace
+
+void ensure_conv_backward(ConvEntry& e) {
   if (e.bwd_ready) return;
   dn::locked([&] {
     if (e.bwd_ready) return;
@@ -210,85 +189,66 @@ ConvEntry& conv_entry(const ConvParams& p) {
   k.kind = 1;
   for (std::int64_t v : {p.N, p.C, p.H, p.W, p.OC, p.KH, p.KW, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, p.groups})
     k.push(v);
-  k.push(static_cast<std::int64_t>(p.bias) | (static_cast<std::int64_t>(p.relu) << 1));
+  k.push(static_cast<std::int64_t>(p.bias) | (static_cast<std::int64_t>(p.relu) << 1) |
+         (static_cast<std::int64_t>(p.need_dx) << 2));
   return dn::get<ConvEntry>(k, [&] { return make_conv_entry(p); });
 }
 
-void conv_backward(Node& n, const Tensor& g, Tensor* gi) {
-  auto& e = *reinterpret_cast<ConvEntry*>(n.ints[0]);
-  ensure_backward(e);
-  dn::ThreadScope ts(e.single);
-  const Tensor& x = n.saved_tensor(0);
-  const Tensor& w = n.saved_tensor(1);
-  Tensor gc = g.contiguous();
-  if (e.p.relu) {
-    // d relu: pass the gradient where the fused output is positive
-    const Tensor& y = n.saved_tensor(2);
-    Tensor masked = make_tensor(y.shape(), DType::Float32);
-    const float* py = y.data_ptr<float>();
-    const float* pg = gc.data_ptr<float>();
-    float* pm = masked.data_ptr<float>();
-    const std::int64_t cnt = y.numel();
-    for (std::int64_t i = 0; i < cnt; ++i) pm[i] = py[i] > 0.f ? pg[i] : 0.f;
-    gc = std::move(masked);
-  }
-  void* gptr = gc.raw_data();
-  // diff_dst reordered once when backward-data and backward-weights want the same layout
-  Tensor b_ddst_shared;
-  void* ddst_shared = nullptr;
-  const bool share_ddst = e.bd_ddst.active && e.bw_ddst.active && e.bd_ddst.prim == e.bw_ddst.prim &&
-                          n.needs_grad(0) && (n.needs_grad(1) || n.needs_grad(2));
-  if (share_ddst) ddst_shared = dn::port_in(e.bd_ddst, gptr, b_ddst_shared);
-  if (n.needs_grad(0)) {
-    Tensor b_ddst, b_wei, b_dsrc;
-    Tensor dx = make_tensor(x.shape(), DType::Float32);
-    void* ddst = share_ddst ? ddst_shared : dn::port_in(e.bd_ddst, gptr, b_ddst);
-    void* wei = dn::port_in(e.bd_wei, w.raw_data(), b_wei);
-    void* dsrc = dn::port_out_target(e.bd_dsrc, dx.raw_data(), b_dsrc);
-    dn::execute(e.bwd_data, e.bd_scratch,
-                {{DNNL_ARG_DIFF_DST, &e.bd_ddst.prim, ddst}, {DNNL_ARG_WEIGHTS, &e.bd_wei.prim, wei},
-                 {DNNL_ARG_DIFF_SRC, &e.bd_dsrc.prim, dsrc}});
-    dn::port_out_finish(e.bd_dsrc, dx.raw_data(), b_dsrc);
-    gi[0] = std::move(dx);
-  }
-  if (n.needs_grad(1) || n.needs_grad(2)) {
-    Tensor b_src, b_ddst, b_dwei;
-    Tensor dw = make_tensor(w.shape(), DType::Float32);
-    Tensor db = e.p.bias ? make_tensor(Shape{e.p.OC}, DType::Float32) : Tensor();
-    // the forward's reordered input when it was kept (slot 3), else reorder it again
-    const Tensor& xb = n.saved_tensor(3);
-    void* src = xb.defined() ? xb.raw_data() : dn::port_in(e.bw_src, x.raw_data(), b_src);
-    void* ddst = share_ddst ? ddst_shared : dn::port_in(e.bw_ddst, gptr, b_ddst);
-    void* dwei = dn::port_out_target(e.bw_dwei, dw.raw_data(), b_dwei);
-    if (e.p.bias) {
-      dn::execute(e.bwd_wei, e.bw_scratch,
-                  {{DNNL_ARG_SRC, &e.bw_src.prim, src}, {DNNL_ARG_DIFF_DST, &e.bw_ddst.prim, ddst},
-                   {DNNL_ARG_DIFF_WEIGHTS, &e.bw_dwei.prim, dwei}, {DNNL_ARG_DIFF_BIAS, &e.bw_dbias, db.raw_data()}});
-    } else {
-      dn::execute(e.bwd_wei, e.bw_scratch,
-                  {{DNNL_ARG_SRC, &e.bw_src.prim, src}, {DNNL_ARG_DIFF_DST, &e.bw_ddst.prim, ddst},
-                   {DNNL_ARG_DIFF_WEIGHTS, &e.bw_dwei.prim, dwei}});
-    }
-    dn::port_out_finish(e.bw_dwei, dw.raw_data(), b_dwei);
-    if (n.needs_grad(1)) gi[1] = std::move(dw);
-    if (n.needs_grad(2)) gi[2] = std::move(db);
+void conv_forward_run(ConvEntry& e, void* src, const Tensor& w, const Tensor& b, void* dst) {
+  Tensor b_wei;
+  void* wei = dn::port_in(e.fwd_wei, w.raw_data(), b_wei);
+  if (e.p.bias) {
+    dn::execute(e.fwd, e.fwd_scratch,
+                {{DNNL_ARG_SRC, &e.fwd_src.prim, src}, {DNNL_ARG_WEIGHTS, &e.fwd_wei.prim, wei},
+                 {DNNL_ARG_BIAS, &e.bias_u, b.raw_data()}, {DNNL_ARG_DST, &e.fwd_dst.prim, dst}});
+  } else {
+    dn::execute(e.fwd, e.fwd_scratch,
+                {{DNNL_ARG_SRC, &e.fwd_src.prim, src}, {DNNL_ARG_WEIGHTS, &e.fwd_wei.prim, wei},
+                 {DNNL_ARG_DST, &e.fwd_dst.prim, dst}});
   }
 }
 
-Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight, const Tensor& bias,
-                   std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
-                   std::array<std::int64_t, 2> dilation, std::int64_t groups, bool relu) {
-  detail::check_image_input(input_arg, op);
-  detail::check_float32(weight, op, "weight");
-  if (input_arg.ndim() == 3) {
-    // [C, H, W]: a batch of one, like PyTorch
-    return conv2d_impl(op, input_arg.unsqueeze(0), weight, bias, stride, padding, dilation, groups, relu).squeeze(0);
+ConvGrads conv_backward_run(ConvEntry& e, bool want_dx, bool want_dw_db, void* ddst_d, void* ddst_w, void* src_w,
+                            const Tensor& w) {
+  const ConvParams& p = e.p;
+  ConvGrads r;
+  if (want_dx) {
+    Tensor b_wei, b_dsrc;
+    r.dx = make_tensor(Shape{p.N, p.C, p.H, p.W}, DType::Float32);
+    void* wei = dn::port_in(e.bd_wei, w.raw_data(), b_wei);
+    void* dsrc = dn::port_out_target(e.bd_dsrc, r.dx.raw_data(), b_dsrc);
+    dn::execute(e.bwd_data, e.bd_scratch,
+                {{DNNL_ARG_DIFF_DST, &e.bd_ddst.prim, ddst_d}, {DNNL_ARG_WEIGHTS, &e.bd_wei.prim, wei},
+                 {DNNL_ARG_DIFF_SRC, &e.bd_dsrc.prim, dsrc}});
+    dn::port_out_finish(e.bd_dsrc, r.dx.raw_data(), b_dsrc);
   }
-  detail::check_positive(stride, op, "stride");
-  detail::check_non_negative(padding, op, "padding");
-  detail::check_positive(dilation, op, "dilation");
+  if (want_dw_db) {
+    Tensor b_dwei;
+    r.dw = make_tensor(w.shape(), DType::Float32);
+    if (p.bias) r.db = make_tensor(Shape{p.OC}, DType::Float32);
+    void* dwei = dn::port_out_target(e.bw_dwei, r.dw.raw_data(), b_dwei);
+    if (p.bias) {
+      dn::execute(e.bwd_wei, e.bw_scratch,
+                  {{DNNL_ARG_SRC, &e.bw_src.prim, src_w}, {DNNL_ARG_DIFF_DST, &e.bw_ddst.prim, ddst_w},
+                   {DNNL_ARG_DIFF_WEIGHTS, &e.bw_dwei.prim, dwei}, {DNNL_ARG_DIFF_BIAS, &e.bw_dbias, r.db.raw_data()}});
+    } else {
+      dn::execute(e.bwd_wei, e.bw_scratch,
+                  {{DNNL_ARG_SRC, &e.bw_src.prim, src_w}, {DNNL_ARG_DIFF_DST, &e.bw_ddst.prim, ddst_w},
+                   {DNNL_ARG_DIFF_WEIGHTS, &e.bw_dwei.prim, dwei}});
+    }
+    dn::port_out_finish(e.bw_dwei, r.dw.raw_data(), b_dwei);
+  }
+  return r;
+}
+
+ConvParams conv_params(const char* op, const Tensor& input, const Tensor& weight, const Tensor& bias,
+                       std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
+                       std::array<std::int64_t, 2> dilation, std::int64_t groups, bool relu) {
+  check_positive(stride, op, "stride");
+  check_non_negative(padding, op, "padding");
+  check_positive(dilation, op, "dilation");
   if (groups <= 0) throw ValueError(std::string(op) + ": argument 'groups' must be positive, got " + std::to_string(groups));
-  const Shape& is = input_arg.shape();
+  const Shape& is = input.shape();
   const Shape& ws = weight.shape();
   if (weight.ndim() != 4)
     throw ValueError(std::string(op) + ": argument 'weight' must be 4-D [out_channels, in_channels/groups, kH, kW], got " +
@@ -319,7 +279,7 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
                      " channels but weight " + ws.str() + " with groups=" + std::to_string(groups) + " expects " +
                      std::to_string(ws[1] * groups));
   if (bias.defined()) {
-    detail::check_float32(bias, op, "bias");
+    check_float32(bias, op, "bias");
     if (bias.ndim() != 1 || bias.shape()[0] != p.OC)
       throw ValueError(std::string(op) + ": argument 'bias' must have shape [" + std::to_string(p.OC) +
                        "] (weight " + ws.str() + "), got " + bias.shape().str());
@@ -327,12 +287,65 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
   p.bias = bias.defined();
   const std::int64_t ekh = (p.KH - 1) * p.dh + 1, ekw = (p.KW - 1) * p.dw + 1;
   if (p.H + 2 * p.ph < ekh || p.W + 2 * p.pw < ekw)
-    throw ValueError(std::string(op) + ": input " + is.str() + " padded by " + detail::pair_str(padding) +
+    throw ValueError(std::string(op) + ": input " + is.str() + " padded by " + pair_str(padding) +
                      " is smaller than the dilated kernel [" + std::to_string(ekh) + ", " + std::to_string(ekw) +
-                     "] (weight " + ws.str() + ", dilation " + detail::pair_str(dilation) + ")");
+                     "] (weight " + ws.str() + ", dilation " + pair_str(dilation) + ")");
   p.OH = (p.H + 2 * p.ph - ekh) / p.sh + 1;
   p.OW = (p.W + 2 * p.pw - ekw) / p.sw + 1;
+  p.need_dx = autograd::should_record({&input});
+  return p;
+}
 
+namespace {
+
+void conv_backward(Node& n, const Tensor& g, Tensor* gi) {
+  auto& e = *reinterpret_cast<ConvEntry*>(n.ints[0]);
+  ensure_conv_backward(e);
+  dn::ThreadScope ts(e.single);
+  const Tensor& x = n.saved_tensor(0);
+  const Tensor& w = n.saved_tensor(1);
+  Tensor gc = g.contiguous();
+  if (e.p.relu) {
+    // d relu: pass the gradient where the fused output is positive
+    const Tensor& y = n.saved_tensor(2);
+    Tensor masked = make_tensor(y.shape(), DType::Float32);
+    const float* py = y.data_ptr<float>();
+    const float* pg = gc.data_ptr<float>();
+    float* pm = masked.data_ptr<float>();
+    const std::int64_t cnt = y.numel();
+    for (std::int64_t i = 0; i < cnt; ++i) pm[i] = py[i] > 0.f ? pg[i] : 0.f;
+    gc = std::move(masked);
+  }
+  const bool want_dx = n.needs_grad(0), want_dw_db = n.needs_grad(1) || n.needs_grad(2);
+  void* gptr = gc.raw_data();
+  // diff_dst reordered once when backward-data and backward-weights want the same layout
+  Tensor b_ddst_d, b_ddst_w, b_src;
+  void* ddst_d = want_dx ? dn::port_in(e.bd_ddst, gptr, b_ddst_d) : nullptr;
+  void* ddst_w = nullptr;
+  if (want_dw_db)
+    ddst_w = want_dx && e.bd_ddst.prim == e.bw_ddst.prim ? ddst_d : dn::port_in(e.bw_ddst, gptr, b_ddst_w);
+  // the forward's reordered input when it was kept (slot 3), else reorder it again
+  void* src_w = nullptr;
+  if (want_dw_db) {
+    const Tensor& xb = n.saved_tensor(3);
+    src_w = xb.defined() ? xb.raw_data() : dn::port_in(e.bw_src, x.raw_data(), b_src);
+  }
+  ConvGrads r = conv_backward_run(e, want_dx, want_dw_db, ddst_d, ddst_w, src_w, w);
+  if (want_dx) gi[0] = std::move(r.dx);
+  if (n.needs_grad(1)) gi[1] = std::move(r.dw);
+  if (n.needs_grad(2)) gi[2] = std::move(r.db);
+}
+
+Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight, const Tensor& bias,
+                   std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
+                   std::array<std::int64_t, 2> dilation, std::int64_t groups, bool relu) {
+  check_image_input(input_arg, op);
+  check_float32(weight, op, "weight");
+  if (input_arg.ndim() == 3) {
+    // [C, H, W]: a batch of one, like PyTorch
+    return conv2d_impl(op, input_arg.unsqueeze(0), weight, bias, stride, padding, dilation, groups, relu).squeeze(0);
+  }
+  const ConvParams p = conv_params(op, input_arg, weight, bias, stride, padding, dilation, groups, relu);
   ConvEntry& e = conv_entry(p);
   Tensor x = input_arg.contiguous();
   Tensor w = weight.contiguous();
@@ -342,19 +355,10 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
   Tensor b_src;
   {
     dn::ThreadScope ts(e.single);
-    Tensor b_wei, b_dst;
+    Tensor b_dst;
     void* src = dn::port_in(e.fwd_src, x.raw_data(), b_src);
-    void* wei = dn::port_in(e.fwd_wei, w.raw_data(), b_wei);
     void* dst = dn::port_out_target(e.fwd_dst, out.raw_data(), b_dst);
-    if (p.bias) {
-      dn::execute(e.fwd, e.fwd_scratch,
-                  {{DNNL_ARG_SRC, &e.fwd_src.prim, src}, {DNNL_ARG_WEIGHTS, &e.fwd_wei.prim, wei},
-                   {DNNL_ARG_BIAS, &e.bias_u, b.raw_data()}, {DNNL_ARG_DST, &e.fwd_dst.prim, dst}});
-    } else {
-      dn::execute(e.fwd, e.fwd_scratch,
-                  {{DNNL_ARG_SRC, &e.fwd_src.prim, src}, {DNNL_ARG_WEIGHTS, &e.fwd_wei.prim, wei},
-                   {DNNL_ARG_DST, &e.fwd_dst.prim, dst}});
-    }
+    conv_forward_run(e, src, w, b, dst);
     dn::port_out_finish(e.fwd_dst, out.raw_data(), b_dst);
   }
   if (record) {
@@ -369,7 +373,7 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
     // Backward-weights reads the input in the layout the forward reordered it to (usually):
     // keep that copy instead of reordering the input again in backward.
     if (b_src.defined() && (weight.requires_grad() || (bias.defined() && bias.requires_grad()))) {
-      ensure_backward(e);
+      ensure_conv_backward(e);
       if (e.bw_src.active && e.bw_src.prim == e.fwd_src.prim) n->save(3, b_src);
     }
   }
@@ -377,15 +381,18 @@ Tensor conv2d_impl(const char* op, const Tensor& input_arg, const Tensor& weight
 }
 
 }  // namespace
+}  // namespace krill::detail
+
+namespace krill {
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, std::array<std::int64_t, 2> stride,
               std::array<std::int64_t, 2> padding, std::array<std::int64_t, 2> dilation, std::int64_t groups) {
-  return conv2d_impl("conv2d", input, weight, bias, stride, padding, dilation, groups, false);
+  return detail::conv2d_impl("conv2d", input, weight, bias, stride, padding, dilation, groups, false);
 }
 
 Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias, std::array<std::int64_t, 2> stride,
                    std::array<std::int64_t, 2> padding, std::array<std::int64_t, 2> dilation, std::int64_t groups) {
-  return conv2d_impl("conv2d_relu", input, weight, bias, stride, padding, dilation, groups, true);
+  return detail::conv2d_impl("conv2d_relu", input, weight, bias, stride, padding, dilation, groups, true);
 }
 
 }  // namespace krill

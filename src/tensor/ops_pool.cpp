@@ -20,10 +20,9 @@ namespace {
 
 enum class PoolKind : std::int64_t { Max = 0, AvgInclude = 1, AvgExclude = 2 };
 
-struct PoolParams {
+struct PoolParams : detail::PoolGeometry {
   PoolKind kind;
-  std::int64_t N, C, H, W, OH, OW;
-  std::int64_t kh, kw, sh, sw, ph, pw, prh, prw, dh, dw;
+  std::int64_t N, C, H, W;
   bool training;  // max pooling: keep the workspace for backward
 };
 
@@ -152,12 +151,11 @@ std::int64_t pool_out_size(std::int64_t in, std::int64_t k, std::int64_t s, std:
   return out;
 }
 
-Tensor pool2d(const char* op, const char* node_name, PoolKind kind, const Tensor& input,
-              std::array<std::int64_t, 2> kernel, std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
-              std::array<std::int64_t, 2> dilation, bool ceil_mode) {
-  detail::check_image_input(input, op);
-  if (input.ndim() == 3)
-    return pool2d(op, node_name, kind, input.unsqueeze(0), kernel, stride, padding, dilation, ceil_mode).squeeze(0);
+}  // namespace
+
+detail::PoolGeometry detail::pool_geometry(const char* op, const Shape& is, std::array<std::int64_t, 2> kernel,
+                                   std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
+                                   std::array<std::int64_t, 2> dilation, bool ceil_mode) {
   if (stride[0] == 0 && stride[1] == 0) stride = kernel;
   detail::check_positive(kernel, op, "kernel_size");
   detail::check_positive(stride, op, "stride");
@@ -166,13 +164,7 @@ Tensor pool2d(const char* op, const char* node_name, PoolKind kind, const Tensor
   if (padding[0] > kernel[0] / 2 || padding[1] > kernel[1] / 2)
     throw ValueError(std::string(op) + ": argument 'padding' " + detail::pair_str(padding) +
                      " must be at most half of kernel_size " + detail::pair_str(kernel));
-  const Shape& is = input.shape();
-  PoolParams p{};
-  p.kind = kind;
-  p.N = is[0];
-  p.C = is[1];
-  p.H = is[2];
-  p.W = is[3];
+  PoolGeometry p{};
   p.kh = kernel[0];
   p.kw = kernel[1];
   p.sh = stride[0];
@@ -181,18 +173,35 @@ Tensor pool2d(const char* op, const char* node_name, PoolKind kind, const Tensor
   p.pw = padding[1];
   p.dh = dilation[0];
   p.dw = dilation[1];
-  p.OH = pool_out_size(p.H, p.kh, p.sh, p.ph, p.dh, ceil_mode);
-  p.OW = pool_out_size(p.W, p.kw, p.sw, p.pw, p.dw, ceil_mode);
+  p.OH = pool_out_size(is[2], p.kh, p.sh, p.ph, p.dh, ceil_mode);
+  p.OW = pool_out_size(is[3], p.kw, p.sw, p.pw, p.dw, ceil_mode);
   if (p.OH < 1 || p.OW < 1)
     throw ValueError(std::string(op) + ": input " + is.str() + " is too small for kernel_size " + detail::pair_str(kernel) +
                      ", stride " + detail::pair_str(stride) + ", padding " + detail::pair_str(padding) +
                      ", dilation " + detail::pair_str(dilation) + ": the output would be [" + std::to_string(p.OH) +
                      ", " + std::to_string(p.OW) + "]");
   // right padding that gives oneDNN the same output size (more than `padding` in ceil_mode)
-  p.prh = (p.OH - 1) * p.sh + (p.kh - 1) * p.dh + 1 - p.H - p.ph;
-  p.prw = (p.OW - 1) * p.sw + (p.kw - 1) * p.dw + 1 - p.W - p.pw;
-  p.prh = std::max(p.prh, p.ph);
-  p.prw = std::max(p.prw, p.pw);
+  p.prh = std::max((p.OH - 1) * p.sh + (p.kh - 1) * p.dh + 1 - is[2] - p.ph, p.ph);
+  p.prw = std::max((p.OW - 1) * p.sw + (p.kw - 1) * p.dw + 1 - is[3] - p.pw, p.pw);
+  return p;
+}
+
+namespace {
+
+Tensor pool2d(const char* op, const char* node_name, PoolKind kind, const Tensor& input,
+              std::array<std::int64_t, 2> kernel, std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
+              std::array<std::int64_t, 2> dilation, bool ceil_mode) {
+  detail::check_image_input(input, op);
+  if (input.ndim() == 3)
+    return pool2d(op, node_name, kind, input.unsqueeze(0), kernel, stride, padding, dilation, ceil_mode).squeeze(0);
+  const Shape& is = input.shape();
+  PoolParams p{};
+  static_cast<detail::PoolGeometry&>(p) = detail::pool_geometry(op, is, kernel, stride, padding, dilation, ceil_mode);
+  p.kind = kind;
+  p.N = is[0];
+  p.C = is[1];
+  p.H = is[2];
+  p.W = is[3];
   const bool record = autograd::should_record({&input});
   p.training = record && kind == PoolKind::Max;
 

@@ -6,7 +6,7 @@ usage: conv_oracle.py ops --seed S --out DIR [--reps N]
        conv_oracle.py init --seed S          (prints parameters of freshly constructed layers)
        conv_oracle.py repr                   (prints print(model) of a reference model)
 
-`ops` draws random configurations of conv2d, conv2d_relu, max_pool2d, avg_pool2d,
+`ops` draws random configurations of conv2d, conv2d_relu, conv2d_relu_max_pool2d, max_pool2d, avg_pool2d,
 adaptive_avg_pool2d, batch_norm and batch_norm_relu (train and eval) from the seed, runs PyTorch (float32) and
 writes, like ops_oracle.py:
 
@@ -22,9 +22,9 @@ writes, like ops_oracle.py:
        "magnitude_outputs", "magnitude_grads": for sums of products (conv, avg pools): the float64
                   computation on |inputs| and |R| (sum of |terms| per element), else null}
 
-inputs: conv2d/conv2d_relu [x, weight, bias|null]; pools [x];
+inputs: conv2d/conv2d_relu/conv2d_relu_max_pool2d [x, weight, bias|null]; pools [x];
         batch_norm, batch_norm_relu [x, running_mean|null, running_var|null, weight|null, bias|null]
-grads:  conv [dx, dweight, dbias|null]; pools [dx]; batch_norm(_relu) [dx, dweight|null, dbias|null]
+grads:  conv [dx|null (a first layer), dweight, dbias|null]; pools [dx]; batch_norm(_relu) [dx, dweight|null, dbias|null]
 """
 import argparse
 import json
@@ -203,6 +203,52 @@ def gen_conv(w, rnd, reps):
                  multilinear=not relu, layout=layout)
 
 
+def gen_conv_pool(w, rnd, reps):
+    """max_pool2d(relu(conv2d(x))): LeNet's blocks, and random ones; a third with an input that
+    needs no gradient (a first layer, for which krill picks other layouts)."""
+    for i in range(reps):
+        first = i % 3 == 0
+        if i < 2:  # LeNet on 28x28: conv 1->6 5x5 pad 2 and 6->16 5x5, each with a 2x2 pool
+            cin, cout, k, pad, H, W, groups = (1, 6, 5, 2, 28, 28, 1) if i == 0 else (6, 16, 5, 0, 14, 14, 1)
+            kh = kw = k
+            sh = sw = dh = dw = 1
+            ph = pw = pad
+            pk, ps, pp = [2, 2], [2, 2], [0, 0]
+            N = rnd.randint(2, 8)
+            bias = True
+        else:
+            groups = 1 if rnd.random() < 0.8 else rnd.randint(2, 3)
+            cin = groups * rnd.randint(1, 4 if first else 8)
+            cout = groups * rnd.randint(1, 8)
+            if i % 7 == 3:
+                groups, cin, cout = 1, 16 * rnd.randint(1, 2), 16 * rnd.randint(1, 2)
+            kh, kw = rnd.randint(1, 5), rnd.randint(1, 5)
+            sh, sw = rnd.randint(1, 2), rnd.randint(1, 2)
+            dh, dw = rnd.randint(1, 2), rnd.randint(1, 2)
+            ph, pw = rnd.randint(0, 2), rnd.randint(0, 2)
+            pk = [rnd.randint(1, 3), rnd.randint(1, 3)]
+            ps = list(pk) if rnd.random() < 0.6 else [rnd.randint(1, 3), rnd.randint(1, 3)]
+            pp = [rnd.randint(0, pk[0] // 2), rnd.randint(0, pk[1] // 2)]
+            ekh, ekw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+            H = rnd.randint(max(1, ekh - 2 * ph) + pk[0], ekh + 12)
+            W = rnd.randint(max(1, ekw - 2 * pw) + pk[1], ekw + 12)
+            N = rnd.randint(1, 4)
+            bias = rnd.random() < 0.7
+        x = randn(N, cin, H, W)
+        wt = randn(cout, cin // groups, kh, kw) / math.sqrt(cin // groups * kh * kw)
+        b = randn(cout) if bias else None
+        params = {"stride": [sh, sw], "padding": [ph, pw], "dilation": [dh, dw], "groups": groups,
+                  "pool_kernel": pk, "pool_stride": ps, "pool_padding": pp}
+        cp = {k: params[k] for k in ("stride", "padding", "dilation", "groups")}
+        fn = lambda a, cp=cp, pk=pk, ps=ps, pp=pp: [
+            F.max_pool2d(torch.relu(F.conv2d(a[0], a[1], a[2], **cp)), pk, ps, pp)]
+        try:
+            fn([x, wt, b])
+        except RuntimeError:
+            continue  # the convolution's output is too small for this pool
+        add_case(w, "conv2d_relu_max_pool2d", params, [x, wt, b], [not first, True, bias], fn, multilinear=False)
+
+
 def gen_pool(w, rnd, reps):
     for i in range(reps):
         op = rnd.choice(["max_pool2d", "avg_pool2d"])
@@ -284,6 +330,7 @@ def cmd_ops(args):
     torch.manual_seed(args.seed)
     w = Writer(args.seed)
     gen_conv(w, rnd, args.reps)
+    gen_conv_pool(w, rnd, max(12, args.reps // 2))
     gen_pool(w, rnd, args.reps)
     gen_bn(w, rnd, max(8, args.reps // 2))
     # relu(batch_norm): the magnitudes of batch_norm bound those of the ReLU's output and gradients

@@ -1,4 +1,4 @@
-// The CNN ops (conv2d, conv2d_relu, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm,
+// The CNN ops (conv2d, conv2d_relu, conv2d_relu_max_pool2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, batch_norm,
 // batch_norm_relu)
 // against PyTorch 1.13: tests/oracle/conv_oracle.py draws random configurations from this run's
 // seed (stride, padding, dilation, groups incl. depthwise, bias on/off, batch 1..4, odd sizes,
@@ -102,6 +102,11 @@ CaseRun run_case(const Oracle& o, const json& c) {
     auto f = op == "conv2d" ? &krill::conv2d : &krill::conv2d_relu;
     out = f(x, in[1], in[2], pair(p.at("stride")), pair(p.at("padding")), pair(p.at("dilation")),
             p.at("groups").get<std::int64_t>());
+    r.outs = {out};
+  } else if (op == "conv2d_relu_max_pool2d") {
+    out = conv2d_relu_max_pool2d(x, in[1], in[2], pair(p.at("stride")), pair(p.at("padding")), pair(p.at("dilation")),
+                                 p.at("groups").get<std::int64_t>(), pair(p.at("pool_kernel")),
+                                 pair(p.at("pool_stride")), pair(p.at("pool_padding")));
     r.outs = {out};
   } else if (op == "max_pool2d") {
     out = max_pool2d(x, pair(p.at("kernel_size")), pair(p.at("stride")), pair(p.at("padding")), pair(p.at("dilation")),
@@ -219,11 +224,12 @@ TEST(ConvOracle, AllCasesMatchPyTorch) {
 
 namespace {
 
-// One LeNet-shaped training step of the ops (conv, relu, pool, conv, batch norm, batch norm +
-// relu, pools).
+// One LeNet-shaped training step of the ops (conv, relu, pool, the fused conv + relu + pool,
+// conv, batch norm, batch norm + relu, pools).
 void lenet_step(Tensor& x, Tensor& w1, Tensor& b1, Tensor& w2, Tensor& rm, Tensor& rv, Tensor& g, Tensor& b) {
   Tensor h = conv2d_relu(x, w1, b1, {1, 1}, {2, 2});
   h = max_pool2d(h, {2, 2});
+  h = add(h, conv2d_relu_max_pool2d(x, w1, b1, {1, 1}, {2, 2}, {1, 1}, 1, {2, 2}));
   h = conv2d(h, w2, Tensor());
   h = batch_norm(h, rm, rv, g, b, true);
   h = batch_norm_relu(h, Tensor(), Tensor(), g, b, true);

@@ -109,6 +109,14 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = Te
 Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = Tensor(),
                    std::array<std::int64_t, 2> stride = {1, 1}, std::array<std::int64_t, 2> padding = {0, 0},
                    std::array<std::int64_t, 2> dilation = {1, 1}, std::int64_t groups = 1);
+// max_pool2d(relu(conv2d(...)), pool_kernel, pool_stride, pool_padding) as one op (LeNet's
+// conv -> ReLU -> pool): the convolution's output stays in oneDNN's layout for the pooling.
+// pool_stride {} means pool_kernel.
+Tensor conv2d_relu_max_pool2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                              std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding,
+                              std::array<std::int64_t, 2> dilation, std::int64_t groups,
+                              std::array<std::int64_t, 2> pool_kernel, std::array<std::int64_t, 2> pool_stride = {},
+                              std::array<std::int64_t, 2> pool_padding = {0, 0});
 // stride {} (empty) means stride = kernel_size, as in PyTorch.
 Tensor max_pool2d(const Tensor& input, std::array<std::int64_t, 2> kernel_size, std::array<std::int64_t, 2> stride = {},
                   std::array<std::int64_t, 2> padding = {0, 0}, std::array<std::int64_t, 2> dilation = {1, 1},

@@ -8,9 +8,15 @@ namespace {
 // Output side of a 5x5 valid convolution followed by a 2x2 pool of stride 2.
 std::int64_t conv_pool(std::int64_t size) { return (size - 4) / 2; }
 
-Tensor conv_relu(const Conv2d& c, const Tensor& x) {
+// pool(relu(conv(x))) as one op when the pool allows it (conv2d_relu_max_pool2d)
+Tensor conv_relu_pool(const Conv2d& c, MaxPool2d& pool, const Tensor& x) {
   const auto& o = c.options;
-  return conv2d_relu(x, c.weight, c.bias, o.stride_, o.padding_, o.dilation_, o.groups_);
+  const auto& po = pool.options;
+  if (po.dilation_.value != std::array<std::int64_t, 2>{1, 1} || po.ceil_mode_)
+    return pool.forward(conv2d_relu(x, c.weight, c.bias, o.stride_, o.padding_, o.dilation_, o.groups_));
+  return conv2d_relu_max_pool2d(x, c.weight, c.bias, o.stride_, o.padding_, o.dilation_, o.groups_,
+                                po.kernel_size_.value, po.stride_ ? po.stride_->value : po.kernel_size_.value,
+                                po.padding_.value);
 }
 }  // namespace
 
@@ -35,8 +41,8 @@ LeNet::LeNet(std::int64_t in_channels, std::int64_t height, std::int64_t width, 
 }
 
 Tensor LeNet::forward(const Tensor& x) {
-  Tensor h = pool->forward(conv_relu(*conv1, x));
-  h = pool->forward(conv_relu(*conv2, h));
+  Tensor h = conv_relu_pool(*conv1, *pool, x);
+  h = conv_relu_pool(*conv2, *pool, h);
   h = flatten(h, 1);
   h = relu(fc1->forward(h));
   h = relu(fc2->forward(h));
