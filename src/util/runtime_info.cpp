@@ -51,7 +51,8 @@ RuntimeInfo runtime_info() {
 std::string describe_runtime() {
   RuntimeInfo r = runtime_info();
   std::string s = "krill " + std::string(version()) + "\n";
-  s += "  BLAS: OpenBLAS core " + r.blas_core + ", threading " + r.blas_threading + " (" + r.blas_config + ")\n";
+  s += "  BLAS: OpenBLAS core " + r.blas_core + ", threading " + r.blas_threading + " (" + r.blas_config +
+       "); matrix products above 64x64x64 run on oneDNN's matmul\n";
   if (!r.blas_coretype_env.empty())
     s += "  note: OPENBLAS_CORETYPE=" + r.blas_coretype_env +
          " is set and forces that kernel family (on AVX-512 CPUs Haswell kernels run at about half speed); "

@@ -393,6 +393,9 @@ def fam_matmul(w, G, reps):
         mm_case("mm", [m, k], [k, n])
     mm_case("matmul", [33, 70], [70, 45])                 # larger (BLAS blocking)
     mm_case("mm", [64, 17], [17, 80])
+    # above the small-product loop: oneDNN's matmul, every transposition through the layouts
+    mm_case("mm", [72, 90], [90, 65])
+    mm_case("matmul", [3, 40, 96], [96, 88])
     for _ in range(reps + 1):
         in_f, out_f = d(), d()
         for xs in ([in_f], [d(), in_f], [d(), d(), in_f]):
@@ -404,6 +407,9 @@ def fam_matmul(w, G, reps):
             f = (lambda a: torch.nn.functional.linear(a[0], a[1], a[2])) if bias else \
                 (lambda a: torch.nn.functional.linear(a[0], a[1]))
             w.case(G.g, "matmul", "linear", {"bias": bias}, inputs, f)
+    x, wt = G.normal([70, 120]), G.normal([90, 120])      # LeNet's fc1 scale: forward and both gradients
+    w.case(G.g, "matmul", "linear", {"bias": True}, [(x, True, G.layout(0.5)), (wt, True, ""), (G.normal([90]), True, "")],
+           lambda a: torch.nn.functional.linear(a[0], a[1], a[2]))
     x, wt = G.normal([4, 9, 48]), G.normal([40, 48])
     w.case(G.g, "matmul", "linear", {"bias": True}, [(x, True, ""), (wt, True, ""), (G.normal([40]), True, "")],
            lambda a: torch.nn.functional.linear(a[0], a[1], a[2]))

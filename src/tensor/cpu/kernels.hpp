@@ -30,10 +30,15 @@ void div_inplace(Tensor& a, const Tensor& b);
 void scale_inplace(Tensor& a, double s);
 void add_scalar_inplace(Tensor& a, double s);
 
-// C = alpha * op(A) op(B) + beta * C, row-major float32 (BLAS for all sizes, single-threaded below
-// a size where threads pay).
+// C = alpha * op(A) op(B) + beta * C, row-major float32: a register-blocked loop for small
+// products, oneDNN's matmul above (onednn_sgemm), OpenBLAS when that declines.
 void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
            std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
+// The same through a cached oneDNN matmul primitive (cpu/matmul.cpp); false (nothing done) when
+// the cache of matmul shapes is full.
+bool onednn_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                  const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                  std::int64_t ldc);
 
 // Sum of `a` into out, whose shape is a's shape with reduced dims of size 1 (keepdim layout).
 void sum_into(const Tensor& a, Tensor& out_keepdim);

@@ -87,6 +87,13 @@ std::size_t cache_entries() {
 
 void note_primitive_created() { g_primitives.fetch_add(1, std::memory_order_relaxed); }
 
+Entry* find(const Key& key) {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> g(c.mu);
+  auto it = c.map.find(key);
+  return it == c.map.end() ? nullptr : it->second.get();
+}
+
 Entry& lookup(const Key& key, const std::function<std::unique_ptr<Entry>()>& make) {
   Cache& c = cache();
   std::lock_guard<std::mutex> g(c.mu);

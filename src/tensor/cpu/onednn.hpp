@@ -66,6 +66,8 @@ E& get(const Key& key, F&& make) {
   // conversion itself does not allocate for small captureless-or-reference lambdas.
   return static_cast<E&>(lookup(key, [&]() -> std::unique_ptr<Entry> { return make(); }));
 }
+// The entry for `key` when there is one, else nullptr (creates nothing).
+Entry* find(const Key& key);
 // Runs `fn` under the cache lock (lazy creation of a backward primitive inside an entry).
 void locked(const std::function<void()>& fn);
 
