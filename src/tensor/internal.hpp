@@ -27,6 +27,8 @@ inline const Tensor& as_dtype(const Tensor& t, DType dtype, Tensor& scratch) {
   scratch = t.to(dtype);
   return scratch;
 }
+// ReLU's backward from its output: g where y > 0, else 0 (PyTorch's threshold_backward).
+Tensor relu_grad(const Tensor& g, const Tensor& y);
 // Refuses in-place writes to tensors autograd must not see change.
 void check_inplace(const Tensor& t, const char* op);
 

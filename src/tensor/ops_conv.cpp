@@ -304,18 +304,8 @@ void conv_backward(Node& n, const Tensor& g, Tensor* gi) {
   dn::ThreadScope ts(e.single);
   const Tensor& x = n.saved_tensor(0);
   const Tensor& w = n.saved_tensor(1);
-  Tensor gc = g.contiguous();
-  if (e.p.relu) {
-    // d relu: pass the gradient where the fused output is positive
-    const Tensor& y = n.saved_tensor(2);
-    Tensor masked = make_tensor(y.shape(), DType::Float32);
-    const float* py = y.data_ptr<float>();
-    const float* pg = gc.data_ptr<float>();
-    float* pm = masked.data_ptr<float>();
-    const std::int64_t cnt = y.numel();
-    for (std::int64_t i = 0; i < cnt; ++i) pm[i] = py[i] > 0.f ? pg[i] : 0.f;
-    gc = std::move(masked);
-  }
+  // the fused ReLU's backward from the saved output
+  const Tensor gc = e.p.relu ? relu_grad(g.contiguous(), n.saved_tensor(2)) : g.contiguous();
   const bool want_dx = n.needs_grad(0), want_dw_db = n.needs_grad(1) || n.needs_grad(2);
   void* gptr = gc.raw_data();
   // diff_dst reordered once when backward-data and backward-weights want the same layout

@@ -101,15 +101,7 @@ void conv_pool_backward(Node& n, const Tensor& g, Tensor* gi) {
   // ReLU's backward, on the pooled gradient: max pooling passes g[o] to the maximum of its
   // window, whose ReLU output is out[o]; ReLU passes it where that is positive. (Every other
   // element of the window gets no gradient from the pooling, so masking there changes nothing.)
-  Tensor gc = g.contiguous();
-  Tensor gm = make_tensor(out.shape(), DType::Float32);
-  {
-    const float* po = out.data_ptr<float>();
-    const float* pg = gc.data_ptr<float>();
-    float* pm = gm.data_ptr<float>();
-    const std::int64_t cnt = out.numel();
-    for (std::int64_t i = 0; i < cnt; ++i) pm[i] = po[i] > 0.f ? pg[i] : 0.f;
-  }
+  const Tensor gm = relu_grad(g.contiguous(), out);
   Tensor b_g, dy = make_tensor(Shape{dn::float_elems(e.y_md)}, DType::Float32);
   void* gd = dn::port_in(e.gout, gm.raw_data(), b_g);
   dn::execute(e.pool_bwd, e.pool_bwd_scratch,

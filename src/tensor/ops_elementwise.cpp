@@ -331,23 +331,23 @@ Tensor sqrt(const Tensor& a) {
   return out;
 }
 
-// relu backward: g where out > 0 (PyTorch's threshold_backward on the result), fused.
-static void relu_backward(Node& n, const Tensor& g, Tensor* gi) {
-  const Tensor& y = n.saved_tensor(0);
-  if (g.dtype() == DType::Float32 && g.is_contiguous() && y.is_contiguous() && g.shape() == y.shape()) {
+Tensor detail::relu_grad(const Tensor& g, const Tensor& y) {
+  if (g.dtype() == DType::Float32 && y.dtype() == DType::Float32 && g.is_contiguous() && y.is_contiguous() &&
+      g.shape() == y.shape()) {
     Tensor r = make_tensor(g.shape(), DType::Float32, g.device());
     const float* pg = g.data_ptr<float>();
     const float* py = y.data_ptr<float>();
     float* pr = r.data_ptr<float>();
     const std::int64_t len = g.numel();
     for (std::int64_t i = 0; i < len; ++i) pr[i] = py[i] > 0.f ? pg[i] : 0.f;
-    gi[0] = std::move(r);
-    return;
+    return r;
   }
   Tensor mask = make_tensor(y.shape(), y.dtype(), y.device());
   cpu::unary(UnaryOp::ReluGradMask, y, mask);
-  gi[0] = mul(g, mask);
+  return mul(g, mask);
 }
+
+static void relu_backward(Node& n, const Tensor& g, Tensor* gi) { gi[0] = detail::relu_grad(g, n.saved_tensor(0)); }
 
 Tensor relu(const Tensor& a) {
   Tensor out = run_unary(UnaryOp::Relu, a, "relu");
