@@ -407,6 +407,9 @@ def fam_matmul(w, G, reps):
             f = (lambda a: torch.nn.functional.linear(a[0], a[1], a[2])) if bias else \
                 (lambda a: torch.nn.functional.linear(a[0], a[1]))
             w.case(G.g, "matmul", "linear", {"bias": bias}, inputs, f)
+    x, wt = G.normal([5, 37]), G.normal([9, 37])          # few rows: one dot product per element (tail of 5)
+    w.case(G.g, "matmul", "linear", {"bias": False}, [(x, True, ""), (wt, True, "")],
+           lambda a: torch.nn.functional.linear(a[0], a[1]))
     x, wt = G.normal([70, 120]), G.normal([90, 120])      # LeNet's fc1 scale: forward and both gradients
     w.case(G.g, "matmul", "linear", {"bias": True}, [(x, True, G.layout(0.5)), (wt, True, ""), (G.normal([90]), True, "")],
            lambda a: torch.nn.functional.linear(a[0], a[1], a[2]))

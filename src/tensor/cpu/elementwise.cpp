@@ -370,9 +370,42 @@ static void small_sgemm_nn(bool ta, std::int64_t m, std::int64_t n, std::int64_t
 #endif
 }
 
+// C = alpha * A B^T + beta * C with A's and B's rows contiguous (a linear layer's x W^T), for a
+// few rows of A: one dot product per element, so B needs no packed transpose (packing LeNet
+// fc1's 120x400 weight took longer than the batch-4 product itself).
+static void small_sgemm_nt_dot(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* __restrict a,
+                               std::int64_t lda, const float* __restrict b, std::int64_t ldb, float beta,
+                               float* __restrict c, std::int64_t ldc) {
+  for (std::int64_t i = 0; i < m; ++i) {
+    const float* ai = a + i * lda;
+    for (std::int64_t j = 0; j < n; ++j) {
+      const float* bj = b + j * ldb;
+#if defined(__AVX512F__)
+      __m512 acc = _mm512_setzero_ps();
+      std::int64_t p = 0;
+      for (; p + 16 <= k; p += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(ai + p), _mm512_loadu_ps(bj + p), acc);
+      if (p < k) {
+        const __mmask16 tail = static_cast<__mmask16>((1u << (k - p)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, ai + p), _mm512_maskz_loadu_ps(tail, bj + p), acc);
+      }
+      const float dot = _mm512_reduce_add_ps(acc);
+#else
+      float dot = 0.f;
+      for (std::int64_t p = 0; p < k; ++p) dot += ai[p] * bj[p];
+#endif
+      float& cij = c[i * ldc + j];
+      cij = beta == 0.f ? alpha * dot : alpha * dot + beta * cij;
+    }
+  }
+}
+
 static void small_sgemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                         const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
                         std::int64_t ldc) {
+  if (tb && !ta && m <= 8) {
+    small_sgemm_nt_dot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   if (!tb) {
     small_sgemm_nn(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
