@@ -1,26 +1,22 @@
-// Tabular preparation (see include/krill/data/tabular.hpp). The numbers follow pandas +
-// scikit-learn step by step — float32 casts where the lab casts, scaling in double, the
-// StandardScaler formulas, numpy's legacy permutation — so the prepared tensors are bit-equal to
-// the lab's (tests/data/test_tabular.cpp checks them against tests/oracle/tabular_oracle.py).
+// Tabular preparation (krill/data/tabular.hpp): fitting a FeaturePipeline on a CSV table, then the
+// training/validation tensors and the split, bit-equal to pandas + scikit-learn step by step (float32 casts,
+// scaling in double, StandardScaler's formulas, numpy's legacy permutation: tests/oracle/tabular_oracle.py).
 #include "krill/data/tabular.hpp"
 #include "krill/util/text.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
-#include <functional>
 #include <limits>
 #include <numeric>
 #include <random>
-#include <unordered_map>
 #include <unordered_set>
 
-#include <nlohmann/json.hpp>
+#include "tabular_internal.hpp"
 
 namespace krill::data {
+
+using namespace detail;
 
 namespace {
 
@@ -30,59 +26,6 @@ using text::trim;
 
 // Integer labels up to this many classes are used as class ids; larger integers are names.
 constexpr std::int64_t kMaxIntegerClasses = 65536;
-// What transform_row treats as missing (CsvOptions' default list).
-const std::vector<std::string> kMissingValues = CsvOptions{}.missing_values;
-
-std::string join(const std::vector<std::string>& items, std::size_t max_items = 30) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size() && i < max_items; ++i) out += (i ? ", " : "") + items[i];
-  if (items.size() > max_items) out += ", ... (" + std::to_string(items.size() - max_items) + " more)";
-  return out;
-}
-
-// Shortest text that reads back as the same double.
-std::string fmt(double x) {
-  char b[64];
-  auto r = std::to_chars(b, b + sizeof b, x);
-  return std::string(b, r.ptr);
-}
-
-// A trimmed decimal number the way CsvTable::number reads it (a leading '+' allowed); nullopt
-// when the text is not a number. inf / nan parse (callers refuse them).
-std::optional<double> parse_double(std::string_view v) {
-  const char* b = v.data();
-  const char* e = b + v.size();
-  if (b < e && *b == '+' && e - b > 1 && b[1] != '-' && b[1] != '+') ++b;
-  double x = 0;
-  auto [ptr, ec] = std::from_chars(b, e, x, std::chars_format::general);
-  if (ec != std::errc() || ptr != e || b == e) return std::nullopt;
-  return x;
-}
-
-// A class id: an integer >= 0 ("2", "+2", "2.0"); nullopt otherwise.
-std::optional<std::int64_t> parse_class_id(std::string_view v) {
-  v = trim(v);
-  const char* b = v.data();
-  const char* e = b + v.size();
-  if (b < e && *b == '+') ++b;
-  std::int64_t k = 0;
-  auto [ptr, ec] = std::from_chars(b, e, k);
-  if (ec == std::errc() && ptr == e && b != e) {
-    if (k < 0) return std::nullopt;
-    return k;
-  }
-  std::optional<double> x = parse_double(v);
-  if (x && std::isfinite(*x) && *x >= 0 && *x == std::floor(*x) && *x < 9007199254740992.0)
-    return static_cast<std::int64_t>(*x);
-  return std::nullopt;
-}
-
-bool is_missing_text(std::string_view v) {
-  v = trim(v);
-  for (const auto& m : kMissingValues)
-    if (v == m) return true;
-  return false;
-}
 
 // Keeps a value out of floating-point contraction (GCC fuses a * b + c into an FMA even in ISO
 // mode with -march=native; numpy never does).
@@ -91,102 +34,7 @@ double no_fma(double x) {
   return v;
 }
 
-// ---- scaling: value * factor, or value / d when factor is exactly 1.0 / d for an integer d
-// (pandas' `col / 10`). For float32 inputs and |d| < 2^28 the two agree after the float32 cast
-// (the quotient is never within a double rounding of a float32 rounding boundary), so this only
-// matters in corner cases; it makes "0.1" mean "/ 10" exactly.
-struct Scaler {
-  double factor = 1.0;
-  double divisor = 0.0;  // non-zero: divide by it instead of multiplying by factor
-};
-
-Scaler make_scaler(double factor) {
-  Scaler s;
-  s.factor = factor;
-  if (factor != 1.0 && std::isfinite(factor) && factor != 0.0) {
-    double r = std::nearbyint(1.0 / factor);
-    if (r != 0.0 && std::fabs(r) < 9007199254740992.0 && 1.0 / r == factor) s.divisor = r;
-  }
-  return s;
-}
-
-// float32(value) -> (scaled in double) -> float32. May return ±inf (callers check).
-inline float encode_number(double x, const Scaler& s) {
-  float v = static_cast<float>(x);
-  if (s.factor != 1.0) {
-    double d = static_cast<double>(v);
-    v = static_cast<float>(s.divisor != 0.0 ? d / s.divisor : d * s.factor);
-  }
-  return v;
-}
-
-// StandardScaler.transform on float32 data: X -= mean_ (float64), X /= scale_ (float64), each
-// result stored as float32.
-inline float standardize_value(float v, double mean, double std) {
-  float c = static_cast<float>(static_cast<double>(v) - mean);
-  return static_cast<float>(static_cast<double>(c) / std);
-}
-
-// Hash map from category text to index with string_view lookups.
-struct SvHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-using CatMap = std::unordered_map<std::string, std::int64_t, SvHash, std::equal_to<>>;
-
-enum class Enc { Ok, NotNumber, NotFinite, UnknownCategory, Overflow };
-
-// Encodes one feature value (before standardisation).
-struct Encoder {
-  const FeatureTransform* tf = nullptr;
-  Scaler scaler;
-  CatMap categories;
-
-  explicit Encoder(const FeatureTransform& t) : tf(&t), scaler(make_scaler(t.scale)) {
-    if (t.categorical)
-      for (std::size_t i = 0; i < t.categories.size(); ++i) categories.emplace(t.categories[i], static_cast<std::int64_t>(i));
-  }
-
-  Enc encode(std::string_view raw, float& out) const {
-    std::string_view v = trim(raw);
-    double x;
-    if (tf->categorical) {
-      auto it = categories.find(v);
-      if (it == categories.end()) return Enc::UnknownCategory;
-      x = static_cast<double>(it->second);
-    } else {
-      std::optional<double> p = parse_double(v);
-      if (!p) return Enc::NotNumber;
-      if (!std::isfinite(*p)) return Enc::NotFinite;
-      x = *p;
-    }
-    out = encode_number(x, scaler);
-    if (!std::isfinite(out)) return Enc::Overflow;
-    return Enc::Ok;
-  }
-
-  std::string overflow_note() const {
-    return tf->scale != 1.0 ? " after scaling by " + fmt(tf->scale) : std::string();
-  }
-  std::string known_categories() const { return join(tf->categories); }
-};
-
 // ---- spec and columns ----
-
-// Index of column `name`, with CsvTable::column_index's message (columns listed, closest name)
-// saying which role the name was given for: "no label column 'Specis'; columns are: ...".
-int find_col(const CsvTable& t, const std::string& name, const std::string& role) {
-  if (auto i = t.find_column(name)) return *i;
-  try {
-    (void)t.column_index(name);
-  } catch (const ValueError& e) {
-    std::string m = e.what();
-    auto p = m.find("no column '");
-    if (p != std::string::npos) m.replace(p, 9, "no " + role + " column");
-    throw ValueError(m);
-  }
-  throw ValueError(t.source() + ": no " + role + " column '" + name + "'");
-}
 
 void check_spec(const TabularSpec& spec) {
   if (spec.label.empty()) throw ValueError("tabular preparation: no label column given (use --label NAME)");
@@ -262,13 +110,6 @@ Columns resolve(const CsvTable& t, const TabularSpec& spec) {
     c.transforms[static_cast<std::size_t>(pos)].scale = factor;
   }
   return c;
-}
-
-// Table columns of the pipeline's features (and optionally the label) in another table.
-std::vector<int> columns_by_name(const CsvTable& t, const std::vector<FeatureTransform>& tfs) {
-  std::vector<int> cols;
-  for (const auto& tf : tfs) cols.push_back(find_col(t, tf.name, "feature"));
-  return cols;
 }
 
 // Rows without missing values in `used` (or an error naming the first missing value).
@@ -379,44 +220,7 @@ std::vector<std::int64_t> encode_labels(const CsvTable& t, const std::vector<std
   return y;
 }
 
-// ---- features ----
-
-// Encodes `rows` of `t` (columns `cols`) into out [rows.size(), cols.size()], before
-// standardisation. `training`: errors are about preparing training data (suggest --categorical).
-void encode_rows(const CsvTable& t, const std::vector<std::size_t>& rows, const std::vector<int>& cols,
-                 const std::vector<Encoder>& enc, float* out, bool training) {
-  const std::size_t f = cols.size();
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const std::size_t r = rows[i];
-    for (std::size_t j = 0; j < f; ++j) {
-      const int c = cols[j];
-      const std::string_view raw = t.field(r, c);
-      float v = 0;
-      switch (enc[j].encode(raw, v)) {
-        case Enc::Ok: break;
-        case Enc::NotNumber:
-        case Enc::NotFinite:
-          if (training) (void)t.number(r, c);  // throws its explanation (line, column, --categorical)
-          throw FormatError(t.where(r, c) + ": " + show_value(trim(raw)) + " is not a finite number (the model reads '" +
-                            enc[j].tf->name + "' as a number)");
-        case Enc::UnknownCategory:
-          throw FormatError(t.where(r, c) + ": category " + show_value(trim(raw)) +
-                            " does not occur in the training data (known: " + enc[j].known_categories() + ")");
-        case Enc::Overflow:
-          throw FormatError(t.where(r, c) + ": " + show_value(trim(raw)) + " is too large for a float32 feature" +
-                            enc[j].overflow_note());
-      }
-      out[i * f + j] = v;
-    }
-  }
-}
-
-std::vector<Encoder> make_encoders(const std::vector<FeatureTransform>& tfs) {
-  std::vector<Encoder> enc;
-  enc.reserve(tfs.size());
-  for (const auto& tf : tfs) enc.emplace_back(tf);
-  return enc;
-}
+// ---- standardisation, leaks, tensors ----
 
 // StandardScaler().fit(X) for float32 X [n, f] (scikit-learn 1.2, _incremental_mean_and_var on
 // the first batch): float64 sums in row order, mean = sum / n, the corrected two-pass variance
@@ -447,15 +251,6 @@ void fit_standardize(const float* x, std::size_t n, std::vector<FeatureTransform
     tf.standardized = true;
     tf.mean = mean;
     tf.std = var <= upper ? 1.0 : std::sqrt(var);
-  }
-}
-
-void apply_standardize(float* x, std::size_t n, const std::vector<FeatureTransform>& tfs) {
-  const std::size_t f = tfs.size();
-  for (std::size_t j = 0; j < f; ++j) {
-    const FeatureTransform& tf = tfs[j];
-    if (!tf.standardized) continue;
-    for (std::size_t i = 0; i < n; ++i) x[i * f + j] = standardize_value(x[i * f + j], tf.mean, tf.std);
   }
 }
 
@@ -491,12 +286,6 @@ std::size_t count_leaks(const float* tx, const std::int64_t* ty, std::size_t nt,
   for (std::size_t i = 0; i < nv; ++i)
     if (seen.count(-1 - static_cast<std::int64_t>(i))) ++leaks;
   return leaks;
-}
-
-Tensor float_tensor(std::vector<float>& v, std::int64_t rows, std::int64_t cols) {
-  Tensor t = empty(Shape{rows, cols}, TensorOptions(kFloat32));
-  if (!v.empty()) std::memcpy(t.data_ptr<float>(), v.data(), v.size() * sizeof(float));
-  return t;
 }
 
 Tensor long_tensor(const std::vector<std::int64_t>& v) {
@@ -718,191 +507,6 @@ PreparedData prepare_presplit(const CsvTable& train, const CsvTable& validation,
   d.rows_after_oversampling = n * k;
   finish(d, train_x, train_y, val_x, val_y, spec.standardize);
   return d;
-}
-
-// ---------------------------------------------------------------------------------------------
-// FeaturePipeline
-
-std::vector<std::string> FeaturePipeline::feature_names() const {
-  std::vector<std::string> out;
-  for (const auto& tf : features) out.push_back(tf.name);
-  return out;
-}
-
-std::vector<float> FeaturePipeline::transform_row(const std::vector<std::string>& raw_values) const {
-  if (raw_values.size() != features.size())
-    throw ValueError("expected " + std::to_string(features.size()) + " values (" + join(feature_names()) + "), got " +
-                     std::to_string(raw_values.size()));
-  std::vector<float> out(features.size());
-  for (std::size_t j = 0; j < features.size(); ++j) {
-    const FeatureTransform& tf = features[j];
-    const std::string_view raw = raw_values[j];
-    const std::string v = show_value(trim(raw));
-    if (is_missing_text(raw))
-      throw ValueError("the value of '" + tf.name + "' is missing (" + v + "); every feature is needed to predict");
-    Encoder enc(tf);
-    float x = 0;
-    switch (enc.encode(raw, x)) {
-      case Enc::Ok: break;
-      case Enc::NotNumber: throw ValueError(v + " for '" + tf.name + "' is not a number");
-      case Enc::NotFinite: throw ValueError(v + " for '" + tf.name + "' is not a finite number");
-      case Enc::UnknownCategory:
-        throw ValueError(v + " for '" + tf.name + "' is not a known category (known: " + enc.known_categories() + ")");
-      case Enc::Overflow: throw ValueError(v + " for '" + tf.name + "' is too large for float32" + enc.overflow_note());
-    }
-    out[j] = tf.standardized ? standardize_value(x, tf.mean, tf.std) : x;
-  }
-  return out;
-}
-
-Tensor FeaturePipeline::transform_table(const CsvTable& table) const {
-  const std::vector<int> cols = columns_by_name(table, features);
-  table.require_rows();
-  const std::size_t n = table.rows(), f = features.size();
-  for (std::size_t r = 0; r < n; ++r)
-    for (int c : cols)
-      if (table.is_missing(r, c))
-        throw FormatError(table.where(r, c) + ": missing value " + show_value(table.field(r, c)) +
-                          "; every feature is needed to predict (fill it in or remove the row)");
-  std::vector<std::size_t> rows(n);
-  std::iota(rows.begin(), rows.end(), std::size_t{0});
-  std::vector<float> x(n * f);
-  encode_rows(table, rows, cols, make_encoders(features), x.data(), false);
-  apply_standardize(x.data(), n, features);
-  return float_tensor(x, static_cast<std::int64_t>(n), static_cast<std::int64_t>(f));
-}
-
-std::int64_t FeaturePipeline::class_id(std::string_view raw_label) const {
-  std::string_view v = trim(raw_label);
-  if (integer_labels) {
-    auto k = parse_class_id(v);
-    if (k && *k < num_classes()) return *k;
-  } else {
-    for (std::size_t i = 0; i < classes.size(); ++i)
-      if (classes[i] == v) return static_cast<std::int64_t>(i);
-  }
-  throw ValueError("label " + show_value(v) + " is not a class of '" + label + "' (classes: " + join(classes) + ")");
-}
-
-// ---- JSON ----
-
-std::string FeaturePipeline::to_json() const {
-  using nlohmann::ordered_json;
-  ordered_json j;
-  j["format"] = "krill.tabular";
-  j["version"] = 1;
-  j["label"] = label;
-  j["integer_labels"] = integer_labels;
-  j["classes"] = classes;
-  ordered_json feats = ordered_json::array();
-  for (const auto& tf : features) {
-    ordered_json o;
-    o["name"] = tf.name;
-    o["categorical"] = tf.categorical;
-    if (tf.categorical) o["categories"] = tf.categories;
-    o["scale"] = tf.scale;
-    o["standardized"] = tf.standardized;
-    if (tf.standardized) {
-      o["mean"] = tf.mean;
-      o["std"] = tf.std;
-    }
-    feats.push_back(std::move(o));
-  }
-  j["features"] = std::move(feats);
-  return j.dump(2);
-}
-
-FeaturePipeline FeaturePipeline::from_json(const std::string& json, const std::string& source_name) {
-  using Json = nlohmann::json;
-  Json j;
-  try {
-    j = Json::parse(json);
-  } catch (const Json::exception& e) {
-    throw FormatError(source_name + ": the data preparation is not valid JSON (" + std::string(e.what()) + ")");
-  }
-  auto fail = [&](const std::string& path, const std::string& what) -> void {
-    throw FormatError(source_name + ": data preparation: " + path + " " + what);
-  };
-  if (!j.is_object()) fail("(the whole value)", "must be a JSON object");
-  auto field = [&](const Json& o, const std::string& path, const char* key, const char* type) -> const Json& {
-    auto it = o.find(key);
-    const std::string p = path.empty() ? key : path + "." + key;
-    if (it == o.end()) fail("'" + p + "'", std::string("is missing (expected ") + type + ")");
-    const Json& v = *it;
-    bool ok = std::string_view(type) == "a string"    ? v.is_string()
-              : std::string_view(type) == "a boolean" ? v.is_boolean()
-              : std::string_view(type) == "a number"  ? v.is_number()
-              : std::string_view(type) == "an integer" ? v.is_number_integer()
-              : std::string_view(type) == "an array"  ? v.is_array()
-                                                      : v.is_object();
-    if (!ok) fail("'" + p + "'", std::string("must be ") + type + ", not " + v.type_name());
-    return v;
-  };
-  auto strings = [&](const Json& o, const std::string& path, const char* key) {
-    const Json& a = field(o, path, key, "an array");
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!a[i].is_string())
-        fail("'" + (path.empty() ? std::string(key) : path + "." + key) + "[" + std::to_string(i) + "]'",
-             std::string("must be a string, not ") + a[i].type_name());
-      out.push_back(a[i].get<std::string>());
-    }
-    return out;
-  };
-
-  const std::string format = field(j, "", "format", "a string").get<std::string>();
-  if (format != "krill.tabular") fail("'format'", "is '" + format + "', expected 'krill.tabular'");
-  const Json& version = field(j, "", "version", "an integer");
-  if (version.get<std::int64_t>() != 1)
-    fail("'version'", "is " + version.dump() + "; this krill reads version 1 (was the model written by a newer krill?)");
-
-  FeaturePipeline p;
-  p.label = field(j, "", "label", "a string").get<std::string>();
-  if (p.label.empty()) fail("'label'", "is empty");
-  p.integer_labels = field(j, "", "integer_labels", "a boolean").get<bool>();
-  p.classes = strings(j, "", "classes");
-  if (p.classes.size() < 2) fail("'classes'", "must list at least 2 classes, has " + std::to_string(p.classes.size()));
-  {
-    std::unordered_set<std::string> seen;
-    for (std::size_t i = 0; i < p.classes.size(); ++i) {
-      if (!seen.insert(p.classes[i]).second) fail("'classes'", "lists '" + p.classes[i] + "' twice");
-      if (p.integer_labels && p.classes[i] != std::to_string(i))
-        fail("'classes'", "must be \"0\", \"1\", ... when 'integer_labels' is true (item " + std::to_string(i) + " is '" +
-                              p.classes[i] + "')");
-    }
-  }
-  const Json& feats = field(j, "", "features", "an array");
-  if (feats.empty()) fail("'features'", "is empty");
-  std::unordered_set<std::string> names;
-  for (std::size_t i = 0; i < feats.size(); ++i) {
-    const std::string path = "features[" + std::to_string(i) + "]";
-    const Json& o = feats[i];
-    if (!o.is_object()) fail("'" + path + "'", std::string("must be an object, not ") + o.type_name());
-    FeatureTransform tf;
-    tf.name = field(o, path, "name", "a string").get<std::string>();
-    if (tf.name.empty()) fail("'" + path + ".name'", "is empty");
-    if (!names.insert(tf.name).second) fail("'" + path + ".name'", "'" + tf.name + "' names two features");
-    tf.categorical = field(o, path, "categorical", "a boolean").get<bool>();
-    if (tf.categorical) {
-      tf.categories = strings(o, path, "categories");
-      if (tf.categories.empty()) fail("'" + path + ".categories'", "is empty");
-      for (std::size_t c = 1; c < tf.categories.size(); ++c)
-        if (!(tf.categories[c - 1] < tf.categories[c]))
-          fail("'" + path + ".categories'", "must be sorted and distinct ('" + tf.categories[c - 1] + "' then '" +
-                                                 tf.categories[c] + "')");
-    }
-    tf.scale = field(o, path, "scale", "a number").get<double>();
-    if (!std::isfinite(tf.scale) || tf.scale == 0.0) fail("'" + path + ".scale'", "must be a finite non-zero number");
-    tf.standardized = field(o, path, "standardized", "a boolean").get<bool>();
-    if (tf.standardized) {
-      tf.mean = field(o, path, "mean", "a number").get<double>();
-      tf.std = field(o, path, "std", "a number").get<double>();
-      if (!std::isfinite(tf.mean)) fail("'" + path + ".mean'", "must be a finite number");
-      if (!std::isfinite(tf.std) || !(tf.std > 0)) fail("'" + path + ".std'", "must be a finite positive number");
-    }
-    p.features.push_back(std::move(tf));
-  }
-  return p;
 }
 
 }  // namespace krill::data
