@@ -1,5 +1,5 @@
-// The krill subcommands, each a plain function over a plain struct so that only main.cpp
-// includes CLI11 (a heavy header).
+// The krill subcommands, each a plain function over a plain struct so that only main.cpp and
+// cli_parsing.cpp include CLI11 (a heavy header).
 #pragma once
 #include <cstdint>
 #include <map>
