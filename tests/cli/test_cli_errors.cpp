@@ -619,6 +619,11 @@ TEST(TrainCliErrors, ConfigFile) {
   expect_failure("an inline table", run(f), {{"--config " + f + " line 4", "hidden"}, {2}});
   f = in.file("nodata.toml", "label = \"Species\"\ndata = \"" + in.path("missing.csv") + "\"\n");
   expect_failure("data that does not exist", run(f), {{in.path("missing.csv"), "--config " + f + " line 2"}, {2}});
+  f = in.file("reldata.toml", "label = \"Species\"\ndata = \"no-such-dir/penguins.csv\"\n");
+  expect_failure("a relative path that does not exist", run(f),
+                 {{"no-such-dir/penguins.csv", "--config " + f + " line 2",
+                   "relative paths in a config file are taken from the current directory"},
+                  {2}});
   expect_failure("no such config file", run(in.path("nope.toml")), {{"--config " + in.path("nope.toml"), "no such file"}, {2}});
   expect_failure("a directory as config", run(in.dir), {{"--config " + in.dir, "directory"}, {2}});
   expect_failure("binary config", run(in.file("binary.toml", std::string("\x7f" "ELF\x02\x01\x01\0\0\xff\xfe", 12))),
