@@ -1,19 +1,21 @@
 // 2-D convolution through oneDNN: forward (bias and an optional ReLU fused), backward data,
-// backward weights (with the bias gradient), each primitive created once per configuration.
+// backward weights (with the bias gradient), each primitive created once per configuration
+// (the entry, conv_entry.hpp, is shared with the fused conv + ReLU + max pool, ops_conv_pool.cpp).
 //
-// Layout: krill tensors are NCHW / OIHW. A configuration runs either on those plain layouts
-// directly or on the layouts oneDNN picks (format_tag::any, usually nChw16c / OIhw16i16o) with
-// reorders at the edges; see use_blocked_layout() for the rule (measured, bench/conv_bench.cpp).
-// Backward reorders diff_dst once for both backward primitives and reuses the forward's
-// reordered input (saved with the node) when backward-weights wants the same layout. Small
-// configurations (LeNet) are created and run single-threaded (dn::ThreadScope): an OpenMP
-// fork/join costs more than their work, and much more when the machine is shared.
+// Layout: krill tensors are NCHW / OIHW. A configuration runs on the layouts oneDNN picks
+// (format_tag::any, usually nChw16c / OIhw16i16o), on channels-last activations for few channels
+// (use_channels_last), or on the plain layouts when oneDNN has only a reference kernel for the
+// others, with reorders at the edges (rules measured with bench/conv_bench.cpp). Backward reorders
+// diff_dst once for both backward primitives and reuses the forward's reordered input (saved
+// with the node) when backward-weights wants the same layout. Small configurations can be
+// created and run single-threaded (dn::ThreadScope, KRILL_SINGLE_THREAD_FLOPS; off by default).
 #include <algorithm>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 
 #include "cnn_common.hpp"
 #include "conv_entry.hpp"
@@ -197,15 +199,12 @@ ConvEntry& conv_entry(const ConvParams& p) {
 void conv_forward_run(ConvEntry& e, void* src, const Tensor& w, const Tensor& b, void* dst) {
   Tensor b_wei;
   void* wei = dn::port_in(e.fwd_wei, w.raw_data(), b_wei);
-  if (e.p.bias) {
-    dn::execute(e.fwd, e.fwd_scratch,
-                {{DNNL_ARG_SRC, &e.fwd_src.prim, src}, {DNNL_ARG_WEIGHTS, &e.fwd_wei.prim, wei},
-                 {DNNL_ARG_BIAS, &e.bias_u, b.raw_data()}, {DNNL_ARG_DST, &e.fwd_dst.prim, dst}});
-  } else {
-    dn::execute(e.fwd, e.fwd_scratch,
-                {{DNNL_ARG_SRC, &e.fwd_src.prim, src}, {DNNL_ARG_WEIGHTS, &e.fwd_wei.prim, wei},
-                 {DNNL_ARG_DST, &e.fwd_dst.prim, dst}});
-  }
+  // the bias, when there is one, goes last
+  const dn::Arg args[] = {{DNNL_ARG_SRC, &e.fwd_src.prim, src},
+                          {DNNL_ARG_WEIGHTS, &e.fwd_wei.prim, wei},
+                          {DNNL_ARG_DST, &e.fwd_dst.prim, dst},
+                          {DNNL_ARG_BIAS, &e.bias_u, e.p.bias ? b.raw_data() : nullptr}};
+  dn::execute(e.fwd, e.fwd_scratch, std::span<const dn::Arg>(args, e.p.bias ? 4 : 3));
 }
 
 ConvGrads conv_backward_run(ConvEntry& e, bool want_dx, bool want_dw_db, void* ddst_d, void* ddst_w, void* src_w,
@@ -227,15 +226,11 @@ ConvGrads conv_backward_run(ConvEntry& e, bool want_dx, bool want_dw_db, void* d
     r.dw = make_tensor(w.shape(), DType::Float32);
     if (p.bias) r.db = make_tensor(Shape{p.OC}, DType::Float32);
     void* dwei = dn::port_out_target(e.bw_dwei, r.dw.raw_data(), b_dwei);
-    if (p.bias) {
-      dn::execute(e.bwd_wei, e.bw_scratch,
-                  {{DNNL_ARG_SRC, &e.bw_src.prim, src_w}, {DNNL_ARG_DIFF_DST, &e.bw_ddst.prim, ddst_w},
-                   {DNNL_ARG_DIFF_WEIGHTS, &e.bw_dwei.prim, dwei}, {DNNL_ARG_DIFF_BIAS, &e.bw_dbias, r.db.raw_data()}});
-    } else {
-      dn::execute(e.bwd_wei, e.bw_scratch,
-                  {{DNNL_ARG_SRC, &e.bw_src.prim, src_w}, {DNNL_ARG_DIFF_DST, &e.bw_ddst.prim, ddst_w},
-                   {DNNL_ARG_DIFF_WEIGHTS, &e.bw_dwei.prim, dwei}});
-    }
+    const dn::Arg args[] = {{DNNL_ARG_SRC, &e.bw_src.prim, src_w},
+                            {DNNL_ARG_DIFF_DST, &e.bw_ddst.prim, ddst_w},
+                            {DNNL_ARG_DIFF_WEIGHTS, &e.bw_dwei.prim, dwei},
+                            {DNNL_ARG_DIFF_BIAS, &e.bw_dbias, p.bias ? r.db.raw_data() : nullptr}};
+    dn::execute(e.bwd_wei, e.bw_scratch, std::span<const dn::Arg>(args, p.bias ? 4 : 3));
     dn::port_out_finish(e.bw_dwei, r.dw.raw_data(), b_dwei);
   }
   return r;
