@@ -47,6 +47,7 @@ struct TrainArgs {
   int patience = 0;                            // early stopping (0: off; images: 3)
   int print_freq = 0;                          // a progress line every N iterations (0: off; images: 10)
   int workers = 1;                             // data-loader threads (images)
+  int threads = 0;                             // kernel (OpenMP) threads; 0: OMP_NUM_THREADS or every core
   std::string resize;                          // "H,W" or "S" (S x S); empty: none
   int random_crop_padding = -1;                // random crop to the (resized) size after this padding; -1: off
   bool hflip = false;                          // random horizontal flips

@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
       ->check(finite_non_negative("a finite number >= 0"))->capture_default_str()->group("Training");
   train->add_flag("--shuffle,!--no-shuffle", t.shuffle,
                   "Reshuffle the training rows every epoch, or keep their order (default, like the lab)")->group("Training");
+  train->add_option("--threads", t.threads,
+                    "Threads for the kernels (default: OMP_NUM_THREADS, else every core); 1 can be faster when "
+                    "other processes keep cores busy")
+      ->check(integer_in_range(1, 4096, "a positive integer"))->group("Training");
   train->add_option("--init-weights", t.init_weights, "Start from these weights (safetensors, PyTorch names)")
       ->check(CLI::ExistingFile)->group("Training");
   train->add_option("--out", t.out, "Model directory to write")->required()->group("Output");

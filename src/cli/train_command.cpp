@@ -462,6 +462,7 @@ int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track:
 }  // namespace
 
 int run_train(const TrainArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);  // before any kernel creates its primitives
   if (a.image_mode()) return run_train_images(a);
   std::optional<track::Run> run;   // rank 0's record of this training run (--no-track: none)
   std::future<track::Run> pending;  // the run while it is being started

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "krill/util/error.hpp"
+#include "krill/util/runtime_info.hpp"
 
 namespace krill::cli {
 
@@ -68,6 +69,7 @@ std::map<std::string, std::string> train_params(const TrainArgs& a, int world_si
   p["weight_decay"] = number(a.weight_decay);
   p["shuffle"] = a.shuffle ? "true" : "false";
   p["seed"] = std::to_string(a.seed);
+  p["threads"] = std::to_string(a.threads > 0 ? a.threads : get_num_threads());
   if (!a.init_weights.empty()) p["init_weights"] = a.init_weights;
   p["out"] = a.out;
   p["world_size"] = std::to_string(world_size);

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "krill/util/error.hpp"
+
 extern "C" {
 char* openblas_get_corename(void);
 char* openblas_get_config(void);
@@ -47,6 +49,13 @@ RuntimeInfo runtime_info() {
   r.omp_threads = omp_get_max_threads();
   return r;
 }
+
+void set_num_threads(int n) {
+  if (n < 1) throw ValueError("set_num_threads: the number of threads must be at least 1, got " + std::to_string(n));
+  omp_set_num_threads(n);
+}
+
+int get_num_threads() { return omp_get_max_threads(); }
 
 std::string describe_runtime() {
   RuntimeInfo r = runtime_info();

@@ -388,6 +388,32 @@ TEST(TrainCli, RelativeOutputDirectory) {
   EXPECT_EQ(read_metrics(dir + "/model/metrics.csv").epoch.size(), 2u);
 }
 
+// --threads sets the kernels' thread count (what -v reports, and the run's "threads" param);
+// anything but a positive integer is a bad command line.
+TEST(TrainCli, ThreadsFlag) {
+  const std::string dir = make_temp_dir("cli-threads");
+  const std::vector<std::string> base = {"train", "--train", train_csv(), "--validation", val_csv(), "--label",
+                                         "Species", "--epochs", "1", "--force", "-q", "-v"};
+  for (const char* n : {"1", "2"}) {
+    CliResult r = run_krill(with(base, {"--threads", n, "--out", dir + "/m" + n, "--tracking-uri",
+                                        dir + "/runs.db"}));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.err.find(std::string("OpenMP threads: ") + n + "\n"), std::string::npos) << r.err;
+  }
+  CliResult runs = run_krill({"runs", "list", "--tracking-uri", dir + "/runs.db", "--format", "json"});
+  ASSERT_EQ(runs.rc, 0) << runs.err;
+  std::vector<std::string> threads;
+  for (const auto& run : json::parse(runs.out)) threads.push_back(run["params"]["threads"].get<std::string>());
+  std::sort(threads.begin(), threads.end());
+  EXPECT_EQ(threads, (std::vector<std::string>{"1", "2"})) << runs.out;
+  for (const char* bad : {"0", "-1", "two", "1.5"}) {
+    CliResult r = run_krill(with(base, {"--threads", bad, "--out", dir + "/bad"}));
+    EXPECT_EQ(r.rc, 2) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir + "/bad"));
+  }
+}
+
 TEST(TrainCli, HelpAndVersion) {
   CliResult top = run_krill({"--help"});
   EXPECT_EQ(top.rc, 0) << top.err;

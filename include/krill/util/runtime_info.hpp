@@ -16,6 +16,12 @@ struct RuntimeInfo {
 };
 
 RuntimeInfo runtime_info();
+// Threads of krill's kernels (oneDNN and BLAS share OpenMP's pool), like torch.set_num_threads:
+// for the calling thread, and before the first kernel runs (oneDNN fixes a primitive's thread
+// split when it creates it, and krill keeps its primitives). Default: OMP_NUM_THREADS, else
+// every core. n must be >= 1.
+void set_num_threads(int n);
+int get_num_threads();
 // Multi-line human-readable summary, with a warning when OPENBLAS_CORETYPE forces an older core.
 std::string describe_runtime();
 const char* version();
