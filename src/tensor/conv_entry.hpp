@@ -4,6 +4,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "cpu/onednn.hpp"
@@ -38,7 +39,7 @@ struct ConvEntry : cpu::onednn::Entry {
   dnnl::memory::desc fwd_scratch;
   cpu::onednn::Port fwd_src, fwd_wei, fwd_dst;
   // backward, created on first use (ensure_conv_backward)
-  bool bwd_ready = false;
+  std::atomic<bool> bwd_ready{false};
   dnnl::primitive bwd_data, bwd_wei;
   dnnl::memory::desc bd_scratch, bw_scratch;
   cpu::onednn::Port bd_ddst, bd_wei, bd_dsrc;

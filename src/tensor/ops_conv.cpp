@@ -135,9 +135,7 @@ std::unique_ptr<dn::Entry> make_conv_entry(const ConvParams& p) {
 }  // namespace
 
 void ensure_conv_backward(ConvEntry& e) {
-  if (e.bwd_ready) return;
-  dn::locked([&] {
-    if (e.bwd_ready) return;
+  dn::create_once(e.bwd_ready, [&] {
     dn::ThreadScope ts(e.single);
     const ConvParams& p = e.p;
     const dnnl::primitive_attr attr = dn::default_attr();
@@ -182,7 +180,6 @@ void ensure_conv_backward(ConvEntry& e) {
       e.bw_dwei = dn::make_port(e.wei_u, pd.diff_weights_desc(), false);
       if (p.bias) e.bw_dbias = pd.diff_bias_desc();
     }
-    e.bwd_ready = true;
   });
 }
 

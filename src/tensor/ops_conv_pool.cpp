@@ -27,7 +27,7 @@ struct ConvPoolEntry : dn::Entry {
   dnnl::memory::desc pool_scratch, ws;
   dn::Port out;  // pooling's output -> plain NCHW
   // backward, created on first use
-  bool bwd_ready = false;
+  std::atomic<bool> bwd_ready{false};
   dnnl::primitive pool_bwd;
   dnnl::memory::desc pool_bwd_scratch;
   dn::Port gout;              // plain NCHW gradient -> pooling backward's diff_dst
@@ -67,10 +67,8 @@ ConvPoolEntry& conv_pool_entry(ConvEntry& c, const PoolGeometry& g, bool trainin
 }
 
 void ensure_backward(ConvPoolEntry& e) {
-  if (e.bwd_ready) return;
   ensure_conv_backward(*e.conv);
-  dn::locked([&] {
-    if (e.bwd_ready) return;
+  dn::create_once(e.bwd_ready, [&] {
     const ConvEntry& c = *e.conv;
     const PoolGeometry& g = e.g;
     dn::ThreadScope ts(c.single);
@@ -83,7 +81,6 @@ void ensure_backward(ConvPoolEntry& e) {
     e.gout = dn::make_port(e.out.user, pd.diff_dst_desc(), true);
     e.y_to_bd = dn::make_port(e.y_md, c.bd_ddst.prim, true);
     e.y_to_bw = dn::make_port(e.y_md, c.bw_ddst.prim, true);
-    e.bwd_ready = true;
   });
 }
 

@@ -31,7 +31,7 @@ struct BnEntry : dn::Entry {
   dnnl::batch_normalization_forward::primitive_desc fwd_pd;
   dnnl::primitive fwd;
   dnnl::memory::desc fwd_scratch, ws;  // ws: the fused ReLU's workspace (relu only)
-  bool bwd_ready = false;
+  std::atomic<bool> bwd_ready{false};
   dnnl::primitive bwd;
   dnnl::memory::desc bwd_scratch;
 };
@@ -65,16 +65,13 @@ std::unique_ptr<dn::Entry> make_bn_entry(std::int64_t N, std::int64_t C, std::in
 }
 
 void ensure_backward(BnEntry& e) {
-  if (e.bwd_ready) return;
-  dn::locked([&] {
-    if (e.bwd_ready) return;
+  dn::create_once(e.bwd_ready, [&] {
     dnnl::batch_normalization_backward::desc d(e.affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data,
                                                e.data, e.data, static_cast<float>(e.eps), e.flags);
     dnnl::batch_normalization_backward::primitive_desc pd(d, dn::default_attr(), dn::engine(), e.fwd_pd);
     e.bwd = dnnl::batch_normalization_backward(pd);
     dn::note_primitive_created();
     e.bwd_scratch = pd.scratchpad_desc();
-    e.bwd_ready = true;
   });
 }
 

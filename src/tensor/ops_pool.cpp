@@ -33,7 +33,7 @@ struct PoolEntry : dn::Entry {
   dnnl::pooling_v2_forward::primitive_desc fwd_pd;
   dnnl::primitive fwd;
   dnnl::memory::desc fwd_scratch;
-  bool bwd_ready = false;
+  std::atomic<bool> bwd_ready{false};
   dnnl::primitive bwd;
   dnnl::memory::desc bwd_scratch;
   // count_include_pad with ceil_mode: PyTorch divides windows that run past the padding by
@@ -85,9 +85,7 @@ std::unique_ptr<dn::Entry> make_pool_entry(const PoolParams& p) {
 }
 
 void ensure_backward(PoolEntry& e) {
-  if (e.bwd_ready) return;
-  dn::locked([&] {
-    if (e.bwd_ready) return;
+  dn::create_once(e.bwd_ready, [&] {
     dn::ThreadScope ts(e.single);
     const PoolParams& p = e.p;
     dnnl::pooling_v2_backward::desc d(pool_alg(p.kind), e.src, e.dst, {p.sh, p.sw}, {p.kh, p.kw}, {p.dh - 1, p.dw - 1},
@@ -96,7 +94,6 @@ void ensure_backward(PoolEntry& e) {
     e.bwd = dnnl::pooling_v2_backward(pd);
     dn::note_primitive_created();
     e.bwd_scratch = pd.scratchpad_desc();
-    e.bwd_ready = true;
   });
 }
 

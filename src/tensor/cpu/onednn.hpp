@@ -11,6 +11,7 @@
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -68,8 +69,19 @@ E& get(const Key& key, F&& make) {
 }
 // The entry for `key` when there is one, else nullptr (creates nothing).
 Entry* find(const Key& key);
-// Runs `fn` under the cache lock (lazy creation of a backward primitive inside an entry).
+// Runs `fn` under the cache lock.
 void locked(const std::function<void()>& fn);
+// Lazy creation inside an entry (a backward primitive on the first backward): runs `make`
+// under the cache lock unless `ready` is set, then sets it; safe when several threads race.
+template <typename F>
+void create_once(std::atomic<bool>& ready, F&& make) {
+  if (ready.load(std::memory_order_acquire)) return;
+  locked([&] {
+    if (ready.load(std::memory_order_relaxed)) return;
+    make();
+    ready.store(true, std::memory_order_release);
+  });
+}
 
 // The attribute every cached primitive is created with: user-mode scratchpad (see execute).
 dnnl::primitive_attr default_attr();
