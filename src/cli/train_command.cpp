@@ -400,10 +400,7 @@ int train(const TrainArgs& a, std::optional<track::Run>& run, std::future<track:
     return true;
   };
   std::vector<training::EpochResult> history = training::fit(*model, *optimizer, train_loader, &val_loader, fit_opts);
-  // metrics.csv holds the job's numbers: the mean training loss over ranks, the job's throughput
-  for (std::size_t i = 0; i < history.size() && i < global_train_loss.size(); ++i)
-    history[i].train_loss = global_train_loss[i];
-  for (auto& r : history) r.samples_per_second *= world_size;
+  to_job_metrics(history, global_train_loss, world_size);
 
   std::vector<std::string> logs;
   if (distributed) {

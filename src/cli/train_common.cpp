@@ -216,6 +216,13 @@ void shard_training_loader(data::DataLoader& loader, std::int64_t rows, bool shu
       sampler->num_samples());
 }
 
+void to_job_metrics(std::vector<training::EpochResult>& history, const std::vector<double>& global_train_loss,
+                    int world_size) {
+  for (std::size_t i = 0; i < history.size() && i < global_train_loss.size(); ++i)
+    history[i].train_loss = global_train_loss[i];
+  for (auto& r : history) r.samples_per_second *= world_size;
+}
+
 void write_loss_plot(const std::string& path, const std::vector<training::EpochResult>& history) {
   io::Series tr{"training", {}, {}}, va{"validation", {}, {}};
   for (const auto& r : history) {

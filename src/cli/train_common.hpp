@@ -62,6 +62,11 @@ void make_distributed(const TrainArgs& a, nn::Module& model, std::unique_ptr<opt
 // rank runs the same number of steps). A world of one: the loader is left alone.
 void shard_training_loader(data::DataLoader& loader, std::int64_t rows, bool shuffle, std::uint64_t seed);
 
+// What metrics.csv records for a job: the mean training loss over ranks (one per epoch, from
+// the epoch callback's allreduce) and the job's throughput (rank 0's x world size).
+void to_job_metrics(std::vector<training::EpochResult>& history, const std::vector<double>& global_train_loss,
+                    int world_size);
+
 // loss.png: training and validation loss against epoch.
 void write_loss_plot(const std::string& path, const std::vector<training::EpochResult>& history);
 

@@ -347,10 +347,7 @@ int run_train_images(const TrainArgs& a) {
       if (history.empty())
         throw training::TrainingDivergedError(diverged + "; nothing was saved (it diverged in the first epoch)");
     }
-    // metrics.csv holds the job's numbers: the mean training loss over ranks, the job's throughput
-    for (std::size_t i = 0; i < history.size() && i < global_train_loss.size(); ++i)
-      history[i].train_loss = global_train_loss[i];
-    for (auto& r : history) r.samples_per_second *= world_size;
+    to_job_metrics(history, global_train_loss, world_size);
 
     std::vector<std::string> logs;
     if (distributed) {
