@@ -4,10 +4,7 @@
 // kernels that OPENBLAS_CORETYPE=Haswell forces here), and it shares OpenBLAS's OpenMP pool.
 // Shapes past kMaxEntries distinct ones go to OpenBLAS, so a program whose shapes never repeat
 // does not grow the cache without bound.
-#include <cblas.h>
-
 #include <atomic>
-#include <cstring>
 
 #include "cpu/kernels.hpp"
 #include "cpu/onednn.hpp"
