@@ -12,11 +12,20 @@
 #include <utility>
 #include <vector>
 
+#include "fsync_dir.hpp"
 #include "krill/util/error.hpp"
 
 namespace fs = std::filesystem;
 
 namespace krill::io {
+
+void detail::fsync_dir(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -27,6 +36,8 @@ namespace krill::io {
 
 namespace {
 
+using detail::fsync_dir;
+
 // renameat2(2) with flags; -1 with errno EINVAL/ENOSYS where the file system or kernel lacks it.
 int rename_with_flags(const std::string& from, const std::string& to, unsigned flags) {
 #ifdef SYS_renameat2
@@ -36,14 +47,6 @@ int rename_with_flags(const std::string& from, const std::string& to, unsigned f
   errno = ENOSYS;
   return -1;
 #endif
-}
-
-void fsync_dir(const std::string& dir) {
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
 }
 
 // Staging directories ".NAME.tmp-PID" (and ".NAME.tmp-PID.old") beside `final_name` that were

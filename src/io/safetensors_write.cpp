@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "fsync_dir.hpp"
 #include "krill/tensor/tensor.hpp"
 #include "krill/util/error.hpp"
 #include "safetensors_internal.hpp"
@@ -174,14 +175,10 @@ void save_safetensors(const StateDict& tensors, const std::string& path,
     ::unlink(tmp.c_str());
     throw;
   }
-  // Make the rename itself durable (best effort: some file systems refuse fsync on a directory).
+  // Make the rename itself durable.
   std::string dir = ".";
   if (auto slash = path.find_last_of('/'); slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  detail::fsync_dir(dir);
 }
 
 }  // namespace krill::io
