@@ -43,7 +43,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from run_bench import CpuMeter, Worker, machine_info, measured, wait_quiet  # noqa: E402,F401
+from run_bench import (CpuMeter, Worker, add_load_options, machine_info, measured,  # noqa: E402,F401
+                       resolve_load_options, wait_quiet)
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 TORCH_THREADS, TORCH_BLAS_THREADS = 2, 1  # PyTorch's best setting for conv nets here (peers' RESULTS.md)
@@ -312,12 +313,7 @@ def main():
     ap.add_argument("--block-s", type=float, default=None,
                     help="seconds per timed step block (default 1.0, --quick 0.3; ResNet-50 blocks twice that)")
     ap.add_argument("--no-ddp", action="store_true", help="dist_lenet without PyTorch DDP")
-    ap.add_argument("--max-foreign", type=float, default=None,
-                    help="before each round, wait until other processes use fewer cores than this; repeat a block "
-                         "or process during which they used more (default: a quarter of the CPUs)")
-    ap.add_argument("--retries", type=int, default=1, help="repeats of a loaded block or process (default 1)")
-    ap.add_argument("--max-wait", type=float, default=None,
-                    help="seconds to wait for a quiet machine before each round (default 10, --quick 2)")
+    add_load_options(ap, "block or process", 0.25, "a quarter", 2.0)
     args = ap.parse_args()
     args.epochs = args.epochs or (1 if args.quick else 2)
     args.proc_runs = args.proc_runs or (1 if args.quick else 3)
@@ -325,8 +321,7 @@ def main():
     args.block_s = args.block_s or (0.3 if args.quick else 1.0)
     # A quarter of the CPUs (0.5 here), not run_bench.py's half: a 2-thread OpenMP run (krill's
     # default, PyTorch's 2 + 1) slows down 10-20x while one other process keeps a core busy.
-    args.max_foreign = args.max_foreign if args.max_foreign is not None else (os.cpu_count() or 2) / 4
-    args.max_wait = args.max_wait if args.max_wait is not None else (2.0 if args.quick else 10.0)
+    resolve_load_options(args)
     args.threads = "krill default / PyTorch 2+1"  # for run_bench.machine_info
     only = [b for b in args.only.split(",") if b] or ALL
     for b in only:

@@ -137,6 +137,28 @@ class Worker:
             self.proc.kill()
 
 
+def add_load_options(ap, what, foreign_share, foreign_text, quick_wait):
+    """--max-foreign, --retries and --max-wait (see measured and wait_quiet); `what` is what a
+    loaded measurement is ("block", "block or process"), the default threshold is foreign_share
+    of the CPUs. Call resolve_load_options(args, ...) after parsing."""
+    ap.add_argument("--max-foreign", type=float, default=None,
+                    help="before each round, wait until other processes use fewer cores than this; repeat a "
+                         f"{what} during which they used more (default: {foreign_text} of the CPUs)")
+    ap.add_argument("--retries", type=int, default=1, help=f"repeats of a loaded {what} (default 1)")
+    ap.add_argument("--max-wait", type=float, default=None,
+                    help=f"seconds to wait for a quiet machine before each round (default 10, --quick {quick_wait:g})")
+    ap.set_defaults(load_defaults=(foreign_share, quick_wait))
+
+
+def resolve_load_options(args):
+    """Fills in the defaults of add_load_options's options."""
+    foreign_share, quick_wait = args.load_defaults
+    if args.max_foreign is None:
+        args.max_foreign = (os.cpu_count() or 2) * foreign_share
+    if args.max_wait is None:
+        args.max_wait = quick_wait if args.quick else 10.0
+
+
 def measured(fn, pids, args):
     """fn() -> dict under a CpuMeter; repeated while other processes used more than
     args.max_foreign cores (at most args.retries times; the last attempt is kept)."""
@@ -505,17 +527,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for both workers: krill OpenMP; torch intra-op + OpenBLAS (default 1)")
     ap.add_argument("--block-s", type=float, default=None, help="seconds per timed block (default 0.25, --quick 0.1)")
-    ap.add_argument("--max-foreign", type=float, default=None,
-                    help="before each round, wait until other processes use fewer cores than this; repeat a "
-                         "block during which they used more (default: half the CPUs)")
-    ap.add_argument("--retries", type=int, default=1, help="repeats of a loaded block (default 1)")
-    ap.add_argument("--max-wait", type=float, default=None,
-                    help="seconds to wait for a quiet machine before each round (default 10, --quick 3)")
+    add_load_options(ap, "block", 0.5, "half", 3.0)
     args = ap.parse_args()
     args.runs = args.runs or (3 if args.quick else 7)
-    args.max_foreign = args.max_foreign if args.max_foreign is not None else (os.cpu_count() or 2) / 2
     args.block_s = args.block_s or (0.1 if args.quick else 0.25)
-    args.max_wait = args.max_wait if args.max_wait is not None else (3.0 if args.quick else 10.0)
+    resolve_load_options(args)
     only = [b for b in args.only.split(",") if b] or list(BENCHES)
     only = [x for b in only for x in (list(DIST_BENCHES) if b == "dist" else [b])]
     for b in only:
